@@ -25,13 +25,19 @@ pub fn public_key(record: &Record) -> Result<VerifyingKey, ValidationError> {
             "a signed record's signer must be a 64-hex Ed25519 public key",
         )
     })?;
-    VerifyingKey::from_bytes(&bytes).map_err(|_| {
-        ValidationError::new(
-            ErrorCode::InvalidValue,
-            field,
-            "not a valid Ed25519 public key",
-        )
-    })
+    // Small-order ("weak") keys are rejected: `verify_strict` refuses them,
+    // but batch verification does not, so a batch would otherwise accept a
+    // forged signature for such a key (e.g. the identity point).
+    VerifyingKey::from_bytes(&bytes)
+        .ok()
+        .filter(|k| !k.is_weak())
+        .ok_or_else(|| {
+            ValidationError::new(
+                ErrorCode::InvalidValue,
+                field,
+                "not a valid Ed25519 public key",
+            )
+        })
 }
 
 /// A freshly generated signing key from the OS random source.

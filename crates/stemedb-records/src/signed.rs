@@ -4,10 +4,26 @@
 use crate::canonical;
 use crate::error::{ErrorCode, ValidationError};
 use crate::id::RecordId;
-use crate::model::Record;
+use crate::model::{Object, Record};
 use crate::validate::validate;
 
 const FLAG_SIGNED: u8 = 1;
+
+/// Turns every `-0.0` into `0.0` (adding `+0.0` leaves other values alone),
+/// so a record built in memory equals the one decoded from its bytes.
+fn normalise_zero(record: &mut Record) {
+    match record {
+        Record::Assertion(a) => {
+            if let Object::Number(n) = &mut a.object {
+                *n += 0.0;
+            }
+            a.confidence += 0.0;
+        }
+        Record::Vote(v) => v.weight += 0.0,
+        Record::Trust(t) => t.score += 0.0,
+        Record::Retraction(_) | Record::Epoch(_) => {}
+    }
+}
 
 /// A validated record with its id computed once.
 #[derive(Debug, Clone, PartialEq)]
@@ -22,8 +38,9 @@ impl SignedRecord {
     /// Validates the record and computes its id. The signature is not
     /// verified here (see [`crate::sign::verify`]) so that batches can be
     /// verified together; a signed record's signer must be a 64-hex key.
-    pub fn new(record: Record, signature: Option<[u8; 64]>) -> Result<Self, ValidationError> {
+    pub fn new(mut record: Record, signature: Option<[u8; 64]>) -> Result<Self, ValidationError> {
         validate(&record)?;
+        normalise_zero(&mut record);
         if signature.is_some() {
             crate::sign::public_key(&record)?;
         }
@@ -37,7 +54,8 @@ impl SignedRecord {
         })
     }
 
-    /// The record.
+    /// The record (numbers normalised: `-0` is held as `0`, as in the
+    /// canonical bytes, so the record equals its decoded form).
     pub fn record(&self) -> &Record {
         &self.record
     }

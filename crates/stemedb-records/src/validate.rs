@@ -42,24 +42,24 @@ fn assertion(a: &Assertion) -> Result {
         }
     }
     for (field, v) in [("valid_from", a.valid_from), ("valid_to", a.valid_to)] {
-        if let Some(v) = v {
-            if !(VALID_TIME_MIN..=TIMESTAMP_MAX).contains(&v) {
-                return Err(ValidationError::new(
-                    ErrorCode::OutOfRange,
-                    field,
-                    format!("must be within ±{TIMESTAMP_MAX} ms"),
-                ));
-            }
-        }
-    }
-    if let (Some(f), Some(t)) = (a.valid_from, a.valid_to) {
-        if f > t {
+        if let Some(v) = v
+            && !(VALID_TIME_MIN..=TIMESTAMP_MAX).contains(&v)
+        {
             return Err(ValidationError::new(
                 ErrorCode::OutOfRange,
-                "valid_to",
-                "must not be before valid_from",
+                field,
+                format!("must be within ±{TIMESTAMP_MAX} ms"),
             ));
         }
+    }
+    if let (Some(f), Some(t)) = (a.valid_from, a.valid_to)
+        && f > t
+    {
+        return Err(ValidationError::new(
+            ErrorCode::OutOfRange,
+            "valid_to",
+            "must not be before valid_from",
+        ));
     }
     Ok(())
 }

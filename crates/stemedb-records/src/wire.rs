@@ -170,14 +170,14 @@ fn finish(
     claimed_id: Option<RecordId>,
 ) -> Result<SignedRecord> {
     let rec = SignedRecord::new(record, signature)?;
-    if let Some(claimed) = claimed_id {
-        if claimed != rec.id() {
-            return Err(err(
-                ErrorCode::InvalidValue,
-                "id",
-                format!("does not match the record content (computed {})", rec.id()),
-            ));
-        }
+    if let Some(claimed) = claimed_id
+        && claimed != rec.id()
+    {
+        return Err(err(
+            ErrorCode::InvalidValue,
+            "id",
+            format!("does not match the record content (computed {})", rec.id()),
+        ));
     }
     Ok(rec)
 }

@@ -1,0 +1,237 @@
+//! Group commit: one thread owns the log writer. It takes every queued write
+//! request, decides each record's fate (new, exists, bad target), writes all
+//! new records with one fsync, applies them to the indexes, and only then
+//! replies — so an acknowledged record is durable and readable.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::sync::mpsc::{Receiver, TryRecvError};
+use std::time::Instant;
+
+use stemedb_records::{Kind, Record, RecordId, SignedRecord};
+use tokio::sync::oneshot;
+
+use crate::apply::{Applier, replay};
+use crate::error::{Result, StorageError};
+use crate::index::Indexes;
+use crate::log::{LogPos, LogReader, LogWriter};
+use crate::store::{AppendStatus, Appended, EpochEntry, ItemResult, Rejected, Shared};
+
+/// Work for the commit thread.
+pub(crate) enum Command {
+    /// Append records; reply with one result per record.
+    Append(Vec<SignedRecord>, oneshot::Sender<Result<Vec<ItemResult>>>),
+    /// Drop and recreate every index from the log.
+    Rebuild(oneshot::Sender<Result<u64>>),
+}
+
+/// One queued append: its records and where to send the results.
+type Request = (Vec<SignedRecord>, oneshot::Sender<Result<Vec<ItemResult>>>);
+
+pub(crate) struct Committer {
+    pub(crate) log: LogWriter,
+    pub(crate) idx: Arc<Indexes>,
+    pub(crate) reader: Arc<LogReader>,
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) max_batch: usize,
+}
+
+impl Committer {
+    pub(crate) fn run(mut self, rx: Receiver<Command>) {
+        let mut deferred: Option<Command> = None;
+        loop {
+            let cmd = match deferred.take() {
+                Some(c) => c,
+                None => match rx.recv() {
+                    Ok(c) => c,
+                    Err(_) => break,
+                },
+            };
+            match cmd {
+                Command::Rebuild(reply) => {
+                    let _ = reply.send(self.rebuild());
+                }
+                Command::Append(records, reply) => {
+                    let mut reqs = vec![(records, reply)];
+                    let mut n = reqs[0].0.len();
+                    while n < self.max_batch {
+                        match rx.try_recv() {
+                            Ok(Command::Append(r, tx)) => {
+                                n += r.len();
+                                reqs.push((r, tx));
+                            }
+                            Ok(other) => {
+                                deferred = Some(other);
+                                break;
+                            }
+                            Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
+                        }
+                    }
+                    self.shared
+                        .queued
+                        .fetch_sub(reqs.len(), std::sync::atomic::Ordering::Relaxed);
+                    self.commit(reqs);
+                }
+            }
+        }
+        tracing::debug!("commit thread stopped");
+    }
+
+    fn failed(&self) -> Option<String> {
+        self.shared.failed.lock().ok().and_then(|f| f.clone())
+    }
+
+    fn fail(&self, e: &StorageError) {
+        tracing::error!(error = %e, "write path failed; refusing further writes");
+        if let Ok(mut f) = self.shared.failed.lock() {
+            *f = Some(e.to_string());
+        }
+    }
+
+    fn commit(&mut self, reqs: Vec<Request>) {
+        if let Some(why) = self.failed() {
+            for (_, tx) in reqs {
+                let _ = tx.send(Err(StorageError::Failed(why.clone())));
+            }
+            return;
+        }
+        match self.commit_inner(&reqs) {
+            Ok(results) => {
+                for ((_, tx), r) in reqs.into_iter().zip(results) {
+                    let _ = tx.send(Ok(r));
+                }
+            }
+            Err(e) => {
+                self.fail(&e);
+                let msg = e.to_string();
+                for (_, tx) in reqs {
+                    let _ = tx.send(Err(StorageError::Failed(msg.clone())));
+                }
+            }
+        }
+    }
+
+    fn commit_inner(&mut self, reqs: &[Request]) -> Result<Vec<Vec<ItemResult>>> {
+        let started = Instant::now();
+        let mut applier = Applier::new(&self.idx, &self.reader);
+        let mut results: Vec<Vec<ItemResult>> = Vec::with_capacity(reqs.len());
+        let mut fresh: Vec<&SignedRecord> = Vec::new();
+        let mut fresh_ids: HashSet<RecordId> = HashSet::new();
+        // Decide every record first; only then touch the log.
+        for (records, _) in reqs {
+            let mut out = Vec::with_capacity(records.len());
+            for rec in records {
+                let id = rec.id();
+                if fresh_ids.contains(&id) || applier.exists(id)? {
+                    out.push(Ok(Appended {
+                        id,
+                        status: AppendStatus::Exists,
+                    }));
+                    continue;
+                }
+                if let Some(reject) = self.check_references(&applier, rec, &fresh)? {
+                    out.push(Err(reject));
+                    continue;
+                }
+                fresh_ids.insert(id);
+                fresh.push(rec);
+                out.push(Ok(Appended {
+                    id,
+                    status: AppendStatus::Created,
+                }));
+            }
+            results.push(out);
+        }
+        if fresh.is_empty() {
+            return Ok(results);
+        }
+        let positions = self.log.append(&fresh)?;
+        for (rec, pos) in fresh.iter().zip(&positions) {
+            applier.add(rec, *pos)?;
+        }
+        applier.commit(self.log.end())?;
+        self.note_epochs(&fresh, &positions);
+        metrics::histogram!("stemedb_group_commit_records").record(fresh.len() as f64);
+        metrics::histogram!("stemedb_group_commit_seconds").record(started.elapsed().as_secs_f64());
+        Ok(results)
+    }
+
+    /// Targets of retractions and votes must be stored assertions; an epoch's
+    /// `supersedes` must be a stored epoch.
+    fn check_references(
+        &self,
+        applier: &Applier<'_>,
+        rec: &SignedRecord,
+        fresh: &[&SignedRecord],
+    ) -> Result<Option<Rejected>> {
+        let (field, target, want) = match rec.record() {
+            Record::Retraction(r) => ("target", r.target, Kind::Assertion),
+            Record::Vote(v) => ("target", v.target, Kind::Assertion),
+            Record::Epoch(e) => match e.supersedes {
+                Some(s) => ("supersedes", s, Kind::Epoch),
+                None => return Ok(None),
+            },
+            _ => return Ok(None),
+        };
+        let kind = match applier.kind_of(target)? {
+            Some(k) => Some(k),
+            None => fresh
+                .iter()
+                .find(|r| r.id() == target)
+                .map(|r| r.record().kind()),
+        };
+        Ok(match kind {
+            None => Some(Rejected::NotFound { field, id: target }),
+            Some(k) if k != want => Some(Rejected::WrongKind {
+                field,
+                id: target,
+                expected: want,
+                found: k,
+            }),
+            Some(_) => None,
+        })
+    }
+
+    fn note_epochs(&self, fresh: &[&SignedRecord], positions: &[LogPos]) {
+        let new: Vec<EpochEntry> = fresh
+            .iter()
+            .zip(positions)
+            .filter_map(|(r, pos)| match r.record() {
+                Record::Epoch(e) => Some(EpochEntry {
+                    id: r.id(),
+                    epoch: e.clone(),
+                    pos: *pos,
+                }),
+                _ => None,
+            })
+            .collect();
+        if !new.is_empty()
+            && let Ok(mut epochs) = self.shared.epochs.write()
+        {
+            epochs.extend(new);
+        }
+    }
+
+    fn rebuild(&mut self) -> Result<u64> {
+        let started = Instant::now();
+        self.idx.clear()?;
+        let n = replay(
+            &self.idx,
+            &self.reader,
+            LogPos {
+                segment: 0,
+                offset: 0,
+            },
+        )?;
+        let epochs = crate::store::load_epochs(&self.idx, &self.reader)?;
+        if let Ok(mut e) = self.shared.epochs.write() {
+            *e = epochs;
+        }
+        tracing::info!(
+            records = n,
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "index rebuilt from log"
+        );
+        Ok(n)
+    }
+}

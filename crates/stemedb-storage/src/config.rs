@@ -1,0 +1,54 @@
+//! Store configuration and its memory bounds.
+
+use std::path::PathBuf;
+
+/// How a store is opened. Every field has a default sized for a small server.
+#[derive(Debug, Clone)]
+pub struct StoreConfig {
+    /// Root directory: `log/` holds segments, `index/` the fjall database.
+    pub data_dir: PathBuf,
+    /// A segment is sealed and a new one started once it reaches this many bytes.
+    pub segment_size: u64,
+    /// Write requests waiting for the committer; beyond it writes get `Overloaded`.
+    pub queue_depth: usize,
+    /// Most records one group commit (one fsync) takes.
+    pub max_batch_records: usize,
+    /// Block cache of the index engine, bytes.
+    pub index_cache_bytes: u64,
+    /// Memtable budget of the index engine across keyspaces, bytes.
+    pub index_write_buffer_bytes: u64,
+    /// Journal budget of the index engine before it forces flushes, bytes.
+    pub index_journal_bytes: u64,
+    /// Skip fsync (tests and benchmarks of non-durable paths only).
+    pub fsync: bool,
+}
+
+impl StoreConfig {
+    /// Defaults for `data_dir`.
+    pub fn new(data_dir: impl Into<PathBuf>) -> Self {
+        StoreConfig {
+            data_dir: data_dir.into(),
+            segment_size: 64 * 1024 * 1024,
+            queue_depth: 4096,
+            max_batch_records: 16_384,
+            index_cache_bytes: 64 * 1024 * 1024,
+            index_write_buffer_bytes: 64 * 1024 * 1024,
+            index_journal_bytes: 256 * 1024 * 1024,
+            fsync: true,
+        }
+    }
+
+    pub(crate) fn check(&self) -> Result<(), String> {
+        if self.segment_size < 4096 || self.segment_size > (1 << 31) {
+            return Err(format!(
+                "segment_size must be between 4096 and {} bytes, got {}",
+                1u64 << 31,
+                self.segment_size
+            ));
+        }
+        if self.queue_depth == 0 || self.max_batch_records == 0 {
+            return Err("queue_depth and max_batch_records must be at least 1".into());
+        }
+        Ok(())
+    }
+}

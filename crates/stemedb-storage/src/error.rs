@@ -1,0 +1,60 @@
+//! Storage errors.
+
+use std::path::PathBuf;
+
+use stemedb_records::ValidationError;
+
+/// Anything that can go wrong in the store.
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    /// An operating-system I/O error, with the file involved.
+    #[error("I/O error on {path}: {source}")]
+    Io {
+        /// The file or directory.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// The index engine failed.
+    #[error("index engine error: {0}")]
+    Index(#[from] fjall::Error),
+    /// A log segment is damaged somewhere other than its unacknowledged tail.
+    #[error("log corruption in {path} at offset {offset}: {reason}")]
+    Corrupt {
+        /// The segment file.
+        path: PathBuf,
+        /// Byte offset of the bad frame.
+        offset: u64,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A stored record failed to decode.
+    #[error("stored record is invalid: {0}")]
+    Record(#[from] ValidationError),
+    /// The write queue is full; retry later.
+    #[error("write queue is full ({0} requests waiting); retry later")]
+    Overloaded(usize),
+    /// An earlier fsync or write failed; the store refuses further writes
+    /// because the state of the log on disk is unknown.
+    #[error("store is failed after an earlier I/O error ({0}); restart to recover")]
+    Failed(String),
+    /// The store is shutting down.
+    #[error("store is closed")]
+    Closed,
+    /// A configuration value is unusable.
+    #[error("invalid storage configuration: {0}")]
+    Config(String),
+}
+
+impl StorageError {
+    /// Wraps an I/O error with its path.
+    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        StorageError::Io {
+            path: path.into(),
+            source,
+        }
+    }
+}
+
+/// Result alias.
+pub type Result<T> = std::result::Result<T, StorageError>;

@@ -1,0 +1,243 @@
+//! Indexes derived from the log, kept in fjall keyspaces.
+//!
+//! | keyspace | key | value |
+//! |---|---|---|
+//! | `ids` | id | kind ‖ pos |
+//! | `sp` | subject ‖ 0 ‖ predicate ‖ 0 ‖ ts ‖ pos | kind (assertions, and retractions/votes under their target's pair) |
+//! | `subj` | subject ‖ 0 ‖ predicate | — |
+//! | `agent` | signer ‖ 0 ‖ pos | kind |
+//! | `target` | target id ‖ kind ‖ pos | — |
+//! | `trust` | agent ‖ 0 ‖ ts ‖ pos | score f64 LE ‖ id |
+//! | `epoch` | pos | — |
+//! | `part` | partition u16 ‖ id | — |
+//! | `children` | parent id ‖ pos | — |
+//! | `meta` | `checkpoint` | pos just past the last applied frame |
+//!
+//! The index engine never fsyncs: the log is the commit point, and the
+//! checkpoint is written in the same atomic batch as the entries it covers,
+//! so after a crash the index is a prefix of the log and replay fills the rest.
+
+pub mod keys;
+
+use std::path::Path;
+
+use fjall::{Database, Keyspace, KeyspaceCreateOptions, OwnedWriteBatch};
+use stemedb_records::{Kind, Record, RecordId, SignedRecord};
+
+use crate::config::StoreConfig;
+use crate::error::Result;
+use crate::log::LogPos;
+use crate::partition;
+
+const CHECKPOINT: &[u8] = b"checkpoint";
+
+/// Names of all index keyspaces (excluding `meta`).
+pub const KEYSPACES: [&str; 9] = [
+    "ids", "sp", "subj", "agent", "target", "trust", "epoch", "part", "children",
+];
+
+/// The fjall database and its keyspaces.
+pub struct Indexes {
+    db: Database,
+    pub(crate) ids: Keyspace,
+    pub(crate) sp: Keyspace,
+    pub(crate) subj: Keyspace,
+    pub(crate) agent: Keyspace,
+    pub(crate) target: Keyspace,
+    pub(crate) trust: Keyspace,
+    pub(crate) epoch: Keyspace,
+    pub(crate) part: Keyspace,
+    pub(crate) children: Keyspace,
+    meta: Keyspace,
+}
+
+/// Where a retraction or vote is filed: its target's subject and predicate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Placement {
+    /// Target subject.
+    pub subject: String,
+    /// Target predicate.
+    pub predicate: String,
+}
+
+impl Indexes {
+    /// Opens or creates the index database under `dir`.
+    pub fn open(dir: &Path, cfg: &StoreConfig) -> Result<Self> {
+        let db = Database::builder(dir)
+            .cache_size(cfg.index_cache_bytes)
+            .max_journaling_size(cfg.index_journal_bytes.max(64 * 1024 * 1024))
+            .manual_journal_persist(true)
+            .open()?;
+        let memtable = (cfg.index_write_buffer_bytes / KEYSPACES.len() as u64).max(1 << 20);
+        let ks = |name: &str| {
+            db.keyspace(name, || {
+                KeyspaceCreateOptions::default().max_memtable_size(memtable)
+            })
+        };
+        Ok(Indexes {
+            ids: ks("ids")?,
+            sp: ks("sp")?,
+            subj: ks("subj")?,
+            agent: ks("agent")?,
+            target: ks("target")?,
+            trust: ks("trust")?,
+            epoch: ks("epoch")?,
+            part: ks("part")?,
+            children: ks("children")?,
+            meta: ks("meta")?,
+            db,
+        })
+    }
+
+    fn all(&self) -> [(&'static str, &Keyspace); 9] {
+        [
+            ("ids", &self.ids),
+            ("sp", &self.sp),
+            ("subj", &self.subj),
+            ("agent", &self.agent),
+            ("target", &self.target),
+            ("trust", &self.trust),
+            ("epoch", &self.epoch),
+            ("part", &self.part),
+            ("children", &self.children),
+        ]
+    }
+
+    /// The log position everything before which is indexed.
+    pub fn checkpoint(&self) -> Result<Option<LogPos>> {
+        Ok(self
+            .meta
+            .get(CHECKPOINT)?
+            .and_then(|v| LogPos::from_bytes(&v)))
+    }
+
+    /// Kind and position of a record, if indexed.
+    pub fn lookup(&self, id: RecordId) -> Result<Option<(Kind, LogPos)>> {
+        Ok(self
+            .ids
+            .get(id.as_bytes())?
+            .and_then(|v| keys::parse_id_value(&v)))
+    }
+
+    /// Starts an atomic batch.
+    pub fn batch(&self) -> OwnedWriteBatch {
+        self.db.batch()
+    }
+
+    /// Adds every index entry of `rec` at `pos` to `b`.
+    pub fn add(
+        &self,
+        b: &mut OwnedWriteBatch,
+        rec: &SignedRecord,
+        pos: LogPos,
+        placement: Option<&Placement>,
+    ) {
+        let id = rec.id();
+        let kind = rec.record().kind();
+        b.insert(
+            &self.ids,
+            id.as_bytes().to_vec(),
+            keys::id_value(kind, pos).to_vec(),
+        );
+        b.insert(
+            &self.agent,
+            keys::name_pos(rec.record().signer(), pos),
+            vec![kind as u8],
+        );
+        match rec.record() {
+            Record::Assertion(a) => {
+                b.insert(
+                    &self.sp,
+                    keys::sp(&a.subject, &a.predicate, a.timestamp, pos),
+                    vec![kind as u8],
+                );
+                b.insert(&self.subj, keys::subj(&a.subject, &a.predicate), Vec::new());
+                b.insert(
+                    &self.part,
+                    keys::part(partition::of_subject(&a.subject), id),
+                    Vec::new(),
+                );
+                if let Some(parent) = a.parent {
+                    b.insert(&self.children, keys::id_pos(parent, pos), Vec::new());
+                }
+            }
+            Record::Retraction(_) | Record::Vote(_) => {
+                if let Some(target) = rec.record().target() {
+                    b.insert(&self.target, keys::target(target, kind, pos), Vec::new());
+                }
+                match placement {
+                    Some(p) => {
+                        b.insert(
+                            &self.sp,
+                            keys::sp(&p.subject, &p.predicate, rec.record().timestamp(), pos),
+                            vec![kind as u8],
+                        );
+                        b.insert(
+                            &self.part,
+                            keys::part(partition::of_subject(&p.subject), id),
+                            Vec::new(),
+                        );
+                    }
+                    None => {
+                        tracing::warn!(%id, "retraction or vote whose target is unknown; indexed by target only");
+                        b.insert(&self.part, keys::part(partition::GLOBAL, id), Vec::new());
+                    }
+                }
+            }
+            Record::Trust(t) => {
+                let mut v = t.score.to_le_bytes().to_vec();
+                v.extend_from_slice(id.as_bytes());
+                b.insert(&self.trust, keys::trust(&t.agent, t.timestamp, pos), v);
+                b.insert(&self.part, keys::part(partition::GLOBAL, id), Vec::new());
+            }
+            Record::Epoch(_) => {
+                b.insert(&self.epoch, pos.to_bytes().to_vec(), Vec::new());
+                b.insert(&self.part, keys::part(partition::GLOBAL, id), Vec::new());
+            }
+        }
+    }
+
+    /// Records the applied position in `b`.
+    pub fn set_checkpoint(&self, b: &mut OwnedWriteBatch, end: LogPos) {
+        b.insert(&self.meta, CHECKPOINT, end.to_bytes().to_vec());
+    }
+
+    /// Removes every index entry and the checkpoint (for rebuild).
+    pub fn clear(&self) -> Result<()> {
+        for (_, ks) in self.all() {
+            ks.clear()?;
+        }
+        self.meta.clear()?;
+        Ok(())
+    }
+
+    /// A BLAKE3 digest over every keyspace's keys and values in order; two
+    /// index states are identical exactly when their digests are.
+    pub fn digest(&self) -> Result<[u8; 32]> {
+        let mut h = blake3::Hasher::new();
+        for (name, ks) in self.all() {
+            h.update(name.as_bytes());
+            for kv in ks.iter() {
+                let (k, v) = kv.into_inner()?;
+                h.update(&(k.len() as u64).to_le_bytes());
+                h.update(&k);
+                h.update(&(v.len() as u64).to_le_bytes());
+                h.update(&v);
+            }
+        }
+        Ok(*h.finalize().as_bytes())
+    }
+
+    /// Entry counts per keyspace (exact; walks every keyspace).
+    pub fn counts(&self) -> Result<Vec<(&'static str, usize)>> {
+        self.all()
+            .into_iter()
+            .map(|(n, ks)| Ok((n, ks.len()?)))
+            .collect()
+    }
+
+    /// Bytes the index engine occupies on disk.
+    pub fn disk_space(&self) -> Result<u64> {
+        Ok(self.db.disk_space()?)
+    }
+}

@@ -1,0 +1,45 @@
+//! StemeDB storage: the record log (source of truth) and the indexes derived
+//! from it.
+//!
+//! # Layout
+//! - [`log`]: segment files, CRC32C frames, fsync, rotation, torn-tail recovery.
+//! - `commit` (private): the group-commit thread; many writers, one fsync.
+//! - [`index`]: fjall keyspaces derived from the log, with a checkpoint of
+//!   the applied log position.
+//! - `apply` (private): log frame → index entries, shared by commit, replay and rebuild.
+//! - [`store`]: [`Store`], the public API.
+//! - [`partition`]: subject → partition for placement and Merkle sync.
+//!
+//! # Example
+//! ```
+//! use stemedb_records::{wire, hlc::Hlc};
+//! use stemedb_storage::{Store, StoreConfig, AppendStatus};
+//! let dir = tempfile::tempdir().unwrap();
+//! let store = Store::open(StoreConfig::new(dir.path())).unwrap();
+//! let rec = wire::parse_assertion(&serde_json::json!({
+//!     "subject": "drug:x", "predicate": "side_effect",
+//!     "object": {"type": "text", "value": "nausea"}, "agent": "fda"
+//! }), &Hlc::new()).unwrap();
+//! let id = rec.id();
+//! let res = store.append(vec![rec.clone()]).unwrap();
+//! assert_eq!(res[0].as_ref().unwrap().status, AppendStatus::Created);
+//! assert_eq!(store.append(vec![rec]).unwrap()[0].as_ref().unwrap().status, AppendStatus::Exists);
+//! assert!(store.get(id).unwrap().is_some());
+//! ```
+
+mod apply;
+mod commit;
+pub mod config;
+pub mod error;
+pub mod index;
+pub mod log;
+pub mod partition;
+pub mod store;
+
+pub use config::StoreConfig;
+pub use error::{Result, StorageError};
+pub use log::{LogPos, RecoveryReport};
+pub use store::{
+    AppendStatus, Appended, EpochEntry, ItemResult, OpenReport, Rejected, Store, Stored,
+    SubjectEntry, VerifyReport,
+};

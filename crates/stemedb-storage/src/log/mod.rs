@@ -1,0 +1,421 @@
+//! The record log: the source of truth. Append-only segment files with
+//! CRC32C-framed records, fsync before acknowledgement, rotation at a size,
+//! and recovery that truncates only a torn, never-acknowledged tail.
+//!
+//! Invariants:
+//! - Every sealed (non-last) segment was fsynced before the next one got its
+//!   first frame, so damage in a sealed segment is corruption, not a torn
+//!   write, and opening refuses rather than dropping data.
+//! - [`LogWriter::append`] returns only after the frames are fsynced.
+
+pub mod pos;
+pub mod segment;
+
+use std::collections::HashMap;
+use std::fs::{self, File, OpenOptions};
+use std::io::Write;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+use std::time::Instant;
+
+use stemedb_records::SignedRecord;
+
+pub use pos::LogPos;
+use segment::{FRAME_HEADER_LEN, Frame, HEADER_LEN};
+
+use crate::error::{Result, StorageError};
+
+/// What recovery found and did when the log was opened.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RecoveryReport {
+    /// Segment files present.
+    pub segments: usize,
+    /// Valid frames in the last segment.
+    pub tail_frames: u64,
+    /// Bytes cut from the end of the last segment (never acknowledged).
+    pub truncated_bytes: u64,
+    /// Why the tail was cut, if it was.
+    pub truncation_reason: Option<String>,
+    /// End of the log after recovery.
+    pub end: Option<LogPos>,
+}
+
+fn segment_path(dir: &Path, n: u32) -> PathBuf {
+    dir.join(format!("{n:010}.seg"))
+}
+
+fn list_segments(dir: &Path) -> Result<Vec<u32>> {
+    let mut out = Vec::new();
+    for entry in fs::read_dir(dir).map_err(|e| StorageError::io(dir, e))? {
+        let entry = entry.map_err(|e| StorageError::io(dir, e))?;
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        if let Some(stem) = name.strip_suffix(".seg")
+            && let Ok(n) = stem.parse::<u32>()
+        {
+            out.push(n);
+        }
+    }
+    out.sort_unstable();
+    Ok(out)
+}
+
+fn sync_dir(dir: &Path) -> Result<()> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| StorageError::io(dir, e))
+}
+
+/// Shared read access to the log; cheap to clone behind an `Arc`.
+#[derive(Debug)]
+pub struct LogReader {
+    dir: PathBuf,
+    files: RwLock<HashMap<u32, Arc<File>>>,
+}
+
+impl LogReader {
+    fn file(&self, segment: u32) -> Result<Arc<File>> {
+        if let Some(f) = self.files.read().map_err(|_| poisoned())?.get(&segment) {
+            return Ok(f.clone());
+        }
+        let path = segment_path(&self.dir, segment);
+        let f = Arc::new(File::open(&path).map_err(|e| StorageError::io(&path, e))?);
+        self.files
+            .write()
+            .map_err(|_| poisoned())?
+            .insert(segment, f.clone());
+        Ok(f)
+    }
+
+    fn register(&self, segment: u32, file: File) -> Result<()> {
+        self.files
+            .write()
+            .map_err(|_| poisoned())?
+            .insert(segment, Arc::new(file));
+        Ok(())
+    }
+
+    /// Reads and verifies the payload of the frame at `pos`.
+    pub fn read(&self, pos: LogPos) -> Result<Vec<u8>> {
+        let f = self.file(pos.segment)?;
+        let path = || segment_path(&self.dir, pos.segment);
+        // One pread usually covers a whole record; a second fetches the rest.
+        let mut buf = vec![0u8; 512];
+        let n = read_at_most(&f, &mut buf, u64::from(pos.offset))
+            .map_err(|e| StorageError::io(path(), e))?;
+        buf.truncate(n);
+        if buf.len() >= FRAME_HEADER_LEN {
+            let len = u32::from_le_bytes([buf[0], buf[1], buf[2], buf[3]]) as usize;
+            let want = FRAME_HEADER_LEN + len;
+            if len <= segment::MAX_PAYLOAD && want > buf.len() {
+                let have = buf.len();
+                buf.resize(want, 0);
+                f.read_exact_at(&mut buf[have..], u64::from(pos.offset) + have as u64)
+                    .map_err(|e| StorageError::io(path(), e))?;
+            }
+        }
+        match segment::read_frame(&buf) {
+            Frame::Ok { payload, .. } => Ok(payload.to_vec()),
+            Frame::Truncated => Err(corrupt(
+                path(),
+                u64::from(pos.offset),
+                "frame runs past end of segment",
+            )),
+            Frame::Bad(why) => Err(corrupt(path(), u64::from(pos.offset), &why)),
+        }
+    }
+
+    /// Segment numbers currently on disk, ascending.
+    pub fn segments(&self) -> Result<Vec<u32>> {
+        list_segments(&self.dir)
+    }
+
+    /// Calls `f` for every frame from `from` to the end of the log, in order.
+    /// Returns the position just past the last frame. Memory use is one segment.
+    pub fn scan_from(
+        &self,
+        from: LogPos,
+        mut f: impl FnMut(LogPos, &[u8]) -> Result<()>,
+    ) -> Result<LogPos> {
+        let mut end = from;
+        for seg in self.segments()?.into_iter().filter(|s| *s >= from.segment) {
+            let path = segment_path(&self.dir, seg);
+            let data = fs::read(&path).map_err(|e| StorageError::io(&path, e))?;
+            segment::check_header(&data, seg).map_err(|why| corrupt(&path, 0, &why))?;
+            let mut off = if seg == from.segment {
+                (from.offset as usize).max(HEADER_LEN as usize)
+            } else {
+                HEADER_LEN as usize
+            };
+            while off < data.len() {
+                match segment::read_frame(&data[off..]) {
+                    Frame::Ok { payload, total } => {
+                        f(pos_at(seg, off)?, payload)?;
+                        off += total;
+                    }
+                    Frame::Truncated => return Err(corrupt(&path, off as u64, "truncated frame")),
+                    Frame::Bad(why) => return Err(corrupt(&path, off as u64, &why)),
+                }
+            }
+            end = pos_at(seg, off)?;
+        }
+        Ok(end)
+    }
+}
+
+fn read_at_most(f: &File, buf: &mut [u8], offset: u64) -> std::io::Result<usize> {
+    let mut done = 0;
+    while done < buf.len() {
+        match f.read_at(&mut buf[done..], offset + done as u64) {
+            Ok(0) => break,
+            Ok(n) => done += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(done)
+}
+
+fn pos_at(segment: u32, off: usize) -> Result<LogPos> {
+    let offset = u32::try_from(off)
+        .map_err(|_| StorageError::Config("segment offset exceeds 4 GiB".into()))?;
+    Ok(LogPos { segment, offset })
+}
+
+fn corrupt(path: impl Into<PathBuf>, offset: u64, why: &str) -> StorageError {
+    StorageError::Corrupt {
+        path: path.into(),
+        offset,
+        reason: why.to_owned(),
+    }
+}
+
+fn poisoned() -> StorageError {
+    StorageError::Failed("log reader lock poisoned".into())
+}
+
+/// The single appender. Owned by the group-commit thread.
+#[derive(Debug)]
+pub struct LogWriter {
+    dir: PathBuf,
+    segment_size: u64,
+    fsync: bool,
+    file: File,
+    segment: u32,
+    len: u64,
+    buf: Vec<u8>,
+    reader: Arc<LogReader>,
+}
+
+impl LogWriter {
+    /// Opens (creating if needed) the log in `dir`, recovering the tail.
+    pub fn open(
+        dir: &Path,
+        segment_size: u64,
+        fsync: bool,
+    ) -> Result<(Self, Arc<LogReader>, RecoveryReport)> {
+        fs::create_dir_all(dir).map_err(|e| StorageError::io(dir, e))?;
+        let segments = list_segments(dir)?;
+        for pair in segments.windows(2) {
+            if pair[1] != pair[0] + 1 {
+                return Err(corrupt(
+                    segment_path(dir, pair[0] + 1),
+                    0,
+                    "segment missing from the sequence",
+                ));
+            }
+        }
+        let reader = Arc::new(LogReader {
+            dir: dir.to_owned(),
+            files: RwLock::new(HashMap::new()),
+        });
+        let mut report = RecoveryReport {
+            segments: segments.len(),
+            ..Default::default()
+        };
+        // Sealed segments must at least carry a valid header; their frames are
+        // verified when replayed or by `verify`.
+        for &seg in segments.iter().rev().skip(1) {
+            let path = segment_path(dir, seg);
+            let f = File::open(&path).map_err(|e| StorageError::io(&path, e))?;
+            let mut h = [0u8; HEADER_LEN as usize];
+            f.read_exact_at(&mut h, 0)
+                .map_err(|e| StorageError::io(&path, e))?;
+            segment::check_header(&h, seg).map_err(|why| corrupt(&path, 0, &why))?;
+        }
+        let last = segments.last().copied();
+        let (file, segment, len) = match last {
+            None => {
+                let f = create_segment(dir, 1, fsync)?;
+                report.segments = 1;
+                (f, 1, HEADER_LEN)
+            }
+            Some(seg) => recover_tail(dir, seg, fsync, &mut report)?,
+        };
+        report.end = Some(pos_at(segment, len as usize)?);
+        let read_handle = file.try_clone().map_err(|e| StorageError::io(dir, e))?;
+        reader.register(segment, read_handle)?;
+        let writer = LogWriter {
+            dir: dir.to_owned(),
+            segment_size,
+            fsync,
+            file,
+            segment,
+            len,
+            buf: Vec::with_capacity(1 << 20),
+            reader: reader.clone(),
+        };
+        Ok((writer, reader, report))
+    }
+
+    /// Position just past the last frame.
+    pub fn end(&self) -> LogPos {
+        LogPos {
+            segment: self.segment,
+            offset: self.len as u32,
+        }
+    }
+
+    /// Appends the records and fsyncs once; returns each record's position.
+    pub fn append(&mut self, records: &[&SignedRecord]) -> Result<Vec<LogPos>> {
+        let mut positions = Vec::with_capacity(records.len());
+        self.buf.clear();
+        for rec in records {
+            let frame_len = (FRAME_HEADER_LEN + rec.stored_len()) as u64;
+            let used = self.len + self.buf.len() as u64;
+            if used + frame_len > self.segment_size && used > HEADER_LEN {
+                self.flush_buf()?;
+                self.sync()?;
+                self.rotate()?;
+            }
+            let off = self.len + self.buf.len() as u64;
+            positions.push(LogPos {
+                segment: self.segment,
+                offset: off as u32,
+            });
+            segment::write_frame(&mut self.buf, rec.stored_len(), |o| rec.write_stored(o));
+        }
+        self.flush_buf()?;
+        self.sync()?;
+        Ok(positions)
+    }
+
+    fn flush_buf(&mut self) -> Result<()> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let path = segment_path(&self.dir, self.segment);
+        self.file
+            .write_all(&self.buf)
+            .map_err(|e| StorageError::io(&path, e))?;
+        self.len += self.buf.len() as u64;
+        self.buf.clear();
+        Ok(())
+    }
+
+    fn sync(&mut self) -> Result<()> {
+        if !self.fsync {
+            return Ok(());
+        }
+        let t = Instant::now();
+        self.file
+            .sync_data()
+            .map_err(|e| StorageError::io(segment_path(&self.dir, self.segment), e))?;
+        metrics::histogram!("stemedb_log_fsync_seconds").record(t.elapsed().as_secs_f64());
+        Ok(())
+    }
+
+    fn rotate(&mut self) -> Result<()> {
+        let next = self.segment + 1;
+        let file = create_segment(&self.dir, next, self.fsync)?;
+        let read_handle = file
+            .try_clone()
+            .map_err(|e| StorageError::io(&self.dir, e))?;
+        self.reader.register(next, read_handle)?;
+        self.file = file;
+        self.segment = next;
+        self.len = HEADER_LEN;
+        tracing::debug!(segment = next, "log segment rotated");
+        Ok(())
+    }
+}
+
+fn create_segment(dir: &Path, n: u32, fsync: bool) -> Result<File> {
+    let path = segment_path(dir, n);
+    let mut f = OpenOptions::new()
+        .create_new(true)
+        .read(true)
+        .append(true)
+        .open(&path)
+        .map_err(|e| StorageError::io(&path, e))?;
+    f.write_all(&segment::header(n))
+        .map_err(|e| StorageError::io(&path, e))?;
+    if fsync {
+        f.sync_data().map_err(|e| StorageError::io(&path, e))?;
+        sync_dir(dir)?;
+    }
+    Ok(f)
+}
+
+/// Scans the last segment, truncating a torn or damaged tail.
+fn recover_tail(
+    dir: &Path,
+    seg: u32,
+    fsync: bool,
+    report: &mut RecoveryReport,
+) -> Result<(File, u32, u64)> {
+    let path = segment_path(dir, seg);
+    let data = fs::read(&path).map_err(|e| StorageError::io(&path, e))?;
+    if let Err(why) = segment::check_header(&data, seg) {
+        // A crash while creating the segment can leave a short header; a full
+        // header that is wrong is someone else's file or corruption.
+        if data.len() < HEADER_LEN as usize
+            && data.iter().zip(segment::header(seg)).all(|(a, b)| *a == b)
+        {
+            tracing::warn!(path = %path.display(), "recreating segment with torn header");
+            fs::remove_file(&path).map_err(|e| StorageError::io(&path, e))?;
+            report.truncated_bytes = data.len() as u64;
+            report.truncation_reason = Some("torn segment header".into());
+            return Ok((create_segment(dir, seg, fsync)?, seg, HEADER_LEN));
+        }
+        return Err(corrupt(&path, 0, &why));
+    }
+    let mut off = HEADER_LEN as usize;
+    let mut reason = None;
+    while off < data.len() {
+        match segment::read_frame(&data[off..]) {
+            Frame::Ok { total, .. } => {
+                off += total;
+                report.tail_frames += 1;
+            }
+            Frame::Truncated => {
+                reason = Some("torn frame at end of log".to_owned());
+                break;
+            }
+            Frame::Bad(why) => {
+                reason = Some(why);
+                break;
+            }
+        }
+    }
+    let file = OpenOptions::new()
+        .read(true)
+        .append(true)
+        .open(&path)
+        .map_err(|e| StorageError::io(&path, e))?;
+    if off < data.len() {
+        let cut = (data.len() - off) as u64;
+        tracing::warn!(
+            path = %path.display(), offset = off, bytes = cut,
+            reason = reason.as_deref().unwrap_or(""),
+            "truncating unacknowledged log tail"
+        );
+        file.set_len(off as u64)
+            .map_err(|e| StorageError::io(&path, e))?;
+        file.sync_all().map_err(|e| StorageError::io(&path, e))?;
+        report.truncated_bytes = cut;
+        report.truncation_reason = reason;
+    }
+    Ok((file, seg, off as u64))
+}

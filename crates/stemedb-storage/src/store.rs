@@ -1,0 +1,676 @@
+//! The public store: open/recover, append (group-committed, durable,
+//! read-your-writes), reads over the indexes, rebuild and verify.
+
+use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc::{SyncSender, TrySendError, sync_channel};
+use std::sync::{Arc, Mutex, RwLock};
+use std::thread::JoinHandle;
+use std::time::Instant;
+
+use stemedb_records::{Epoch, Kind, Record, RecordId, SignedRecord, ValidationError, sign};
+use tokio::sync::oneshot;
+
+use crate::apply::replay;
+use crate::commit::{Command, Committer};
+use crate::config::StoreConfig;
+use crate::error::{Result, StorageError};
+use crate::index::{Indexes, keys};
+use crate::log::{LogPos, LogReader, LogWriter, RecoveryReport};
+
+/// Whether an append stored something new.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AppendStatus {
+    /// The record was written.
+    Created,
+    /// A record with this id was already stored; nothing was written.
+    Exists,
+}
+
+impl AppendStatus {
+    /// `created` or `exists`, as on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AppendStatus::Created => "created",
+            AppendStatus::Exists => "exists",
+        }
+    }
+}
+
+/// A record that was accepted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Appended {
+    /// Its id.
+    pub id: RecordId,
+    /// New or already present.
+    pub status: AppendStatus,
+}
+
+/// Why one record of an append was refused (nothing of it was written).
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum Rejected {
+    /// The record failed validation or signature verification.
+    #[error(transparent)]
+    Invalid(#[from] ValidationError),
+    /// A referenced record does not exist.
+    #[error("{field}: no record {id}")]
+    NotFound {
+        /// The referencing field.
+        field: &'static str,
+        /// The missing id.
+        id: RecordId,
+    },
+    /// A referenced record has the wrong kind.
+    #[error("{field}: record {id} is a {found:?}, expected {expected:?}")]
+    WrongKind {
+        /// The referencing field.
+        field: &'static str,
+        /// The referenced id.
+        id: RecordId,
+        /// What it had to be.
+        expected: Kind,
+        /// What it is.
+        found: Kind,
+    },
+}
+
+/// Outcome for one record of an append.
+pub type ItemResult = std::result::Result<Appended, Rejected>;
+
+/// An epoch held in memory (epochs are few and consulted by every query).
+#[derive(Debug, Clone, PartialEq)]
+pub struct EpochEntry {
+    /// Epoch record id.
+    pub id: RecordId,
+    /// The epoch.
+    pub epoch: Epoch,
+    /// Where it is in the log.
+    pub pos: LogPos,
+}
+
+/// A record read back with its location.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Stored {
+    /// The record.
+    pub record: SignedRecord,
+    /// Its log position.
+    pub pos: LogPos,
+}
+
+/// State shared between handles and the commit thread.
+pub(crate) struct Shared {
+    pub(crate) failed: Mutex<Option<String>>,
+    pub(crate) epochs: RwLock<Vec<EpochEntry>>,
+    pub(crate) queued: AtomicUsize,
+}
+
+/// What [`Store::verify`] checked.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct VerifyReport {
+    /// Records read and re-hashed from the log.
+    pub records: u64,
+    /// Records whose signature was checked.
+    pub signatures: u64,
+    /// Problems found (empty when healthy).
+    pub problems: Vec<String>,
+}
+
+/// What opening the store did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OpenReport {
+    /// Log recovery.
+    pub recovery: RecoveryReport,
+    /// Records replayed into the index from the checkpoint.
+    pub replayed: u64,
+    /// Whether the index had to be rebuilt from scratch.
+    pub rebuilt: bool,
+    /// Wall time of opening.
+    pub elapsed_ms: u64,
+}
+
+/// The durable record store. Cheap to clone; all clones share one committer.
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    idx: Arc<Indexes>,
+    reader: Arc<LogReader>,
+    shared: Arc<Shared>,
+    tx: Mutex<Option<SyncSender<Command>>>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+    cfg: StoreConfig,
+    report: OpenReport,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        if let Ok(mut tx) = self.tx.lock() {
+            tx.take();
+        }
+        if let Some(t) = self.thread.lock().ok().and_then(|mut t| t.take()) {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Store {
+    /// Opens or creates a store: recovers the log tail, replays records past
+    /// the index checkpoint, and starts the commit thread.
+    pub fn open(cfg: StoreConfig) -> Result<Store> {
+        cfg.check().map_err(StorageError::Config)?;
+        let started = Instant::now();
+        let log_dir = cfg.data_dir.join("log");
+        let (writer, reader, recovery) = LogWriter::open(&log_dir, cfg.segment_size, cfg.fsync)?;
+        let idx = Arc::new(Indexes::open(&cfg.data_dir.join("index"), &cfg)?);
+        let end = writer.end();
+        let mut rebuilt = false;
+        let from = match idx.checkpoint()? {
+            Some(cp) if cp <= end => cp,
+            Some(cp) => {
+                // The index covers log bytes that recovery cut (only possible
+                // when the disk lost fsynced data): it must be rebuilt.
+                tracing::warn!(checkpoint = %cp, log_end = %end, "index is ahead of the log; rebuilding");
+                idx.clear()?;
+                rebuilt = true;
+                LogPos {
+                    segment: 0,
+                    offset: 0,
+                }
+            }
+            None => LogPos {
+                segment: 0,
+                offset: 0,
+            },
+        };
+        let replayed = replay(&idx, &reader, from)?;
+        let epochs = load_epochs(&idx, &reader)?;
+        let shared = Arc::new(Shared {
+            failed: Mutex::new(None),
+            epochs: RwLock::new(epochs),
+            queued: AtomicUsize::new(0),
+        });
+        let (tx, rx) = sync_channel(cfg.queue_depth);
+        let committer = Committer {
+            log: writer,
+            idx: idx.clone(),
+            reader: reader.clone(),
+            shared: shared.clone(),
+            max_batch: cfg.max_batch_records,
+        };
+        let thread = std::thread::Builder::new()
+            .name("stemedb-commit".into())
+            .spawn(move || committer.run(rx))
+            .map_err(|e| StorageError::io(&cfg.data_dir, e))?;
+        let report = OpenReport {
+            recovery,
+            replayed,
+            rebuilt,
+            elapsed_ms: started.elapsed().as_millis() as u64,
+        };
+        tracing::info!(
+            dir = %cfg.data_dir.display(), replayed, truncated_bytes = report.recovery.truncated_bytes,
+            elapsed_ms = report.elapsed_ms, "store opened"
+        );
+        Ok(Store {
+            inner: Arc::new(Inner {
+                idx,
+                reader,
+                shared,
+                tx: Mutex::new(Some(tx)),
+                thread: Mutex::new(Some(thread)),
+                cfg,
+                report,
+            }),
+        })
+    }
+
+    /// What recovery and replay did on open.
+    pub fn open_report(&self) -> &OpenReport {
+        &self.inner.report
+    }
+
+    /// The configuration the store was opened with.
+    pub fn config(&self) -> &StoreConfig {
+        &self.inner.cfg
+    }
+
+    fn sender(&self) -> Result<SyncSender<Command>> {
+        self.inner
+            .tx
+            .lock()
+            .map_err(|_| StorageError::Closed)?
+            .clone()
+            .ok_or(StorageError::Closed)
+    }
+
+    /// Verifies signatures (as one batch), then appends every valid record
+    /// with one group commit. Returns one result per input record, in order.
+    /// Blocks while the queue is full. Returns after the records are fsynced
+    /// and indexed.
+    pub fn append(&self, records: Vec<SignedRecord>) -> Result<Vec<ItemResult>> {
+        self.append_inner(records, true)
+    }
+
+    /// Like [`Store::append`] but fails with [`StorageError::Overloaded`]
+    /// instead of waiting when the queue is full.
+    pub fn try_append(&self, records: Vec<SignedRecord>) -> Result<Vec<ItemResult>> {
+        self.append_inner(records, false)
+    }
+
+    fn append_inner(&self, records: Vec<SignedRecord>, wait: bool) -> Result<Vec<ItemResult>> {
+        if let Some(why) = self.inner.shared.failed.lock().ok().and_then(|f| f.clone()) {
+            return Err(StorageError::Failed(why));
+        }
+        let checks = sign::verify_batch(&records.iter().collect::<Vec<_>>());
+        let mut results: Vec<Option<ItemResult>> = Vec::with_capacity(records.len());
+        let mut valid = Vec::with_capacity(records.len());
+        for (rec, check) in records.into_iter().zip(checks) {
+            match check {
+                Ok(()) => {
+                    results.push(None);
+                    valid.push(rec);
+                }
+                Err(e) => results.push(Some(Err(Rejected::Invalid(e)))),
+            }
+        }
+        let mut committed = if valid.is_empty() {
+            Vec::new().into_iter()
+        } else {
+            self.submit(valid, wait)?.into_iter()
+        };
+        Ok(results
+            .into_iter()
+            .map(|slot| {
+                slot.or_else(|| committed.next())
+                    .unwrap_or(Err(Rejected::Invalid(ValidationError::new(
+                        stemedb_records::ErrorCode::InvalidValue,
+                        "record",
+                        "lost in commit",
+                    ))))
+            })
+            .collect())
+    }
+
+    fn submit(&self, records: Vec<SignedRecord>, wait: bool) -> Result<Vec<ItemResult>> {
+        let (tx, rx) = oneshot::channel();
+        let sender = self.sender()?;
+        let shared = &self.inner.shared;
+        shared.queued.fetch_add(1, Ordering::Relaxed);
+        let sent = if wait {
+            sender
+                .send(Command::Append(records, tx))
+                .map_err(|_| StorageError::Closed)
+        } else {
+            sender
+                .try_send(Command::Append(records, tx))
+                .map_err(|e| match e {
+                    TrySendError::Full(_) => StorageError::Overloaded(self.inner.cfg.queue_depth),
+                    TrySendError::Disconnected(_) => StorageError::Closed,
+                })
+        };
+        if let Err(e) = sent {
+            shared.queued.fetch_sub(1, Ordering::Relaxed);
+            return Err(e);
+        }
+        rx.blocking_recv().map_err(|_| StorageError::Closed)?
+    }
+
+    /// Requests waiting for the commit thread.
+    pub fn queued(&self) -> usize {
+        self.inner.shared.queued.load(Ordering::Relaxed)
+    }
+
+    /// Drops every index and rebuilds it from the log; writes wait meanwhile.
+    pub fn rebuild(&self) -> Result<u64> {
+        let (tx, rx) = oneshot::channel();
+        self.sender()?
+            .send(Command::Rebuild(tx))
+            .map_err(|_| StorageError::Closed)?;
+        rx.blocking_recv().map_err(|_| StorageError::Closed)?
+    }
+
+    /// Reads the record at a log position.
+    pub fn read_at(&self, pos: LogPos) -> Result<SignedRecord> {
+        Ok(SignedRecord::from_stored(&self.inner.reader.read(pos)?)?)
+    }
+
+    /// Looks a record up by id.
+    pub fn get(&self, id: RecordId) -> Result<Option<Stored>> {
+        match self.inner.idx.lookup(id)? {
+            None => Ok(None),
+            Some((_, pos)) => Ok(Some(Stored {
+                record: self.read_at(pos)?,
+                pos,
+            })),
+        }
+    }
+
+    /// Whether a record is stored.
+    pub fn contains(&self, id: RecordId) -> Result<bool> {
+        Ok(self.inner.idx.lookup(id)?.is_some())
+    }
+
+    /// Index entries of one subject (every predicate when `predicate` is
+    /// `None`): assertions, and retractions/votes of its assertions, ordered
+    /// by predicate then timestamp. Records are not read.
+    pub fn subject_entries(
+        &self,
+        subject: &str,
+        predicate: Option<&str>,
+    ) -> Result<Vec<SubjectEntry>> {
+        let prefix = match predicate {
+            Some(p) => keys::sp_prefix(subject, p),
+            None => keys::subject_prefix(subject),
+        };
+        let mut out = Vec::new();
+        for kv in self.inner.idx.sp.prefix(&prefix) {
+            let (k, v) = kv.into_inner()?;
+            let (Some(key), Some(kind)) = (
+                keys::parse_sp(&k, subject.len()),
+                v.first().and_then(|b| Kind::from_byte(*b)),
+            ) else {
+                return Err(StorageError::Corrupt {
+                    path: self.inner.cfg.data_dir.join("index"),
+                    offset: 0,
+                    reason: "malformed sp index entry".into(),
+                });
+            };
+            out.push(SubjectEntry {
+                predicate: key.predicate,
+                timestamp: key.timestamp,
+                kind,
+                pos: key.pos,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Distinct predicates of a subject, in byte order.
+    pub fn predicates(&self, subject: &str) -> Result<Vec<String>> {
+        let prefix = keys::subject_prefix(subject);
+        let mut out = Vec::new();
+        for kv in self.inner.idx.subj.prefix(&prefix) {
+            let k = kv.key()?;
+            out.push(String::from_utf8_lossy(&k[prefix.len()..]).into_owned());
+        }
+        Ok(out)
+    }
+
+    /// Distinct subjects starting with `prefix`, after `after` (exclusive), at most `limit`.
+    pub fn subjects(&self, prefix: &str, after: Option<&str>, limit: usize) -> Result<Vec<String>> {
+        let mut out: Vec<String> = Vec::new();
+        let mut start: Vec<u8> = match after {
+            // Skip every predicate of `after`: subject ‖ 0x01 sorts after subject ‖ 0 ‖ *.
+            Some(a) if a.as_bytes() >= prefix.as_bytes() => {
+                let mut s = a.as_bytes().to_vec();
+                s.push(1);
+                s
+            }
+            _ => prefix.as_bytes().to_vec(),
+        };
+        while out.len() < limit {
+            let Some(kv) = self.inner.idx.subj.range(start.clone()..).next() else {
+                break;
+            };
+            let k = kv.key()?;
+            if !k.starts_with(prefix.as_bytes()) {
+                break;
+            }
+            let end = k.iter().position(|b| *b == 0).unwrap_or(k.len());
+            let subject = String::from_utf8_lossy(&k[..end]).into_owned();
+            start = k[..end].to_vec();
+            start.push(1);
+            out.push(subject);
+        }
+        Ok(out)
+    }
+
+    /// Retractions and votes that target `id`, oldest first in log order.
+    pub fn annotations(&self, id: RecordId) -> Result<Vec<Stored>> {
+        let mut out = Vec::new();
+        for kv in self.inner.idx.target.prefix(id.as_bytes()) {
+            let k = kv.key()?;
+            if let Some(pos) = k.get(33..).and_then(LogPos::from_bytes) {
+                out.push(Stored {
+                    record: self.read_at(pos)?,
+                    pos,
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    /// Assertions whose `parent` is `id`.
+    pub fn children(&self, id: RecordId) -> Result<Vec<Stored>> {
+        let mut out = Vec::new();
+        for kv in self.inner.idx.children.prefix(id.as_bytes()) {
+            let k = kv.key()?;
+            if let Some(pos) = k.get(32..).and_then(LogPos::from_bytes) {
+                out.push(Stored {
+                    record: self.read_at(pos)?,
+                    pos,
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    /// The agent's trust score in effect at `as_of` (newest by timestamp,
+    /// ties by larger id), or `None` when no trust record applies.
+    pub fn trust(&self, agent: &str, as_of: Option<i64>) -> Result<Option<f64>> {
+        let prefix = keys::subject_prefix(agent);
+        let mut hi = prefix.clone();
+        hi.extend_from_slice(&keys::ts(as_of.unwrap_or(i64::MAX)));
+        hi.extend_from_slice(&[0xff; 8]);
+        let mut best: Option<(i64, [u8; 32], f64)> = None;
+        for kv in self.inner.idx.trust.range(prefix.clone()..=hi).rev() {
+            let (k, v) = kv.into_inner()?;
+            let Some(ts) = k
+                .get(prefix.len()..prefix.len() + 8)
+                .and_then(keys::ts_from)
+            else {
+                continue;
+            };
+            if let Some((bts, _, _)) = best
+                && ts < bts
+            {
+                break;
+            }
+            if v.len() != 40 {
+                continue;
+            }
+            let mut score = [0u8; 8];
+            score.copy_from_slice(&v[..8]);
+            let mut id = [0u8; 32];
+            id.copy_from_slice(&v[8..]);
+            let cand = (ts, id, f64::from_le_bytes(score));
+            if best.is_none_or(|b| (cand.0, cand.1) > (b.0, b.1)) {
+                best = Some(cand);
+            }
+        }
+        Ok(best.map(|b| b.2))
+    }
+
+    /// Every epoch, in log order.
+    pub fn epochs(&self) -> Vec<EpochEntry> {
+        self.inner
+            .shared
+            .epochs
+            .read()
+            .map(|e| e.clone())
+            .unwrap_or_default()
+    }
+
+    /// Ids of every record in a partition, in id order.
+    pub fn partition_ids(&self, partition: u16) -> Result<Vec<RecordId>> {
+        let mut out = Vec::new();
+        for kv in self.inner.idx.part.prefix(partition.to_be_bytes()) {
+            let k = kv.key()?;
+            let mut id = [0u8; 32];
+            if k.len() == 34 {
+                id.copy_from_slice(&k[2..]);
+                out.push(RecordId(id));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Records signed by `agent`, in log order, starting after `after`.
+    pub fn by_agent(
+        &self,
+        agent: &str,
+        after: Option<LogPos>,
+        limit: usize,
+    ) -> Result<Vec<Stored>> {
+        let prefix = keys::subject_prefix(agent);
+        let start = match after {
+            Some(p) => {
+                let mut k = keys::name_pos(agent, p);
+                k.push(0);
+                k
+            }
+            None => prefix.clone(),
+        };
+        let mut out = Vec::new();
+        for kv in self.inner.idx.agent.range(start..) {
+            let k = kv.key()?;
+            if !k.starts_with(&prefix) || out.len() >= limit {
+                break;
+            }
+            if let Some(pos) = LogPos::from_bytes(&k[prefix.len()..]) {
+                out.push(Stored {
+                    record: self.read_at(pos)?,
+                    pos,
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    /// Calls `f` for every record from `from` (inclusive) to the end of the log.
+    pub fn scan(
+        &self,
+        from: LogPos,
+        mut f: impl FnMut(LogPos, SignedRecord) -> Result<()>,
+    ) -> Result<LogPos> {
+        self.inner.reader.scan_from(from, |pos, payload| {
+            f(pos, SignedRecord::from_stored(payload)?)
+        })
+    }
+
+    /// Re-reads the whole log: every frame's CRC, every record re-decoded and
+    /// re-hashed, every signature verified, and every record found in the id
+    /// index at its position.
+    pub fn verify(&self) -> Result<VerifyReport> {
+        let mut report = VerifyReport::default();
+        self.inner.reader.scan_from(
+            LogPos {
+                segment: 0,
+                offset: 0,
+            },
+            |pos, payload| {
+                report.records += 1;
+                match SignedRecord::from_stored(payload) {
+                    Err(e) => report.problems.push(format!("{pos}: {e}")),
+                    Ok(rec) => {
+                        if rec.signature().is_some() {
+                            report.signatures += 1;
+                            if let Err(e) = sign::verify(&rec) {
+                                report.problems.push(format!("{pos} {}: {e}", rec.id()));
+                            }
+                        }
+                        match self.inner.idx.lookup(rec.id())? {
+                            Some((_, p)) if p == pos => {}
+                            Some((_, p)) => report
+                                .problems
+                                .push(format!("{}: indexed at {p}, stored at {pos}", rec.id())),
+                            None => report
+                                .problems
+                                .push(format!("{}: not in the id index", rec.id())),
+                        }
+                    }
+                }
+                Ok(())
+            },
+        )?;
+        Ok(report)
+    }
+
+    /// Digest of every index keyspace (equal digests = identical indexes).
+    pub fn index_digest(&self) -> Result<[u8; 32]> {
+        self.inner.idx.digest()
+    }
+
+    /// Entry counts per index keyspace.
+    pub fn index_counts(&self) -> Result<Vec<(&'static str, usize)>> {
+        self.inner.idx.counts()
+    }
+
+    /// Bytes on disk: (log, index).
+    pub fn disk_usage(&self) -> Result<(u64, u64)> {
+        let dir = self.inner.cfg.data_dir.join("log");
+        let mut log = 0;
+        for entry in std::fs::read_dir(&dir).map_err(|e| StorageError::io(&dir, e))? {
+            let entry = entry.map_err(|e| StorageError::io(&dir, e))?;
+            log += entry
+                .metadata()
+                .map_err(|e| StorageError::io(entry.path(), e))?
+                .len();
+        }
+        Ok((log, self.inner.idx.disk_space()?))
+    }
+
+    /// Approximate number of stored records.
+    pub fn approximate_len(&self) -> usize {
+        self.inner.idx.ids.approximate_len()
+    }
+
+    /// Stops the commit thread after it finishes queued work. Every
+    /// acknowledged record is already durable; this only waits for in-flight ones.
+    pub fn close(&self) {
+        if let Ok(mut tx) = self.inner.tx.lock() {
+            tx.take();
+        }
+        if let Some(t) = self.inner.thread.lock().ok().and_then(|mut t| t.take()) {
+            let _ = t.join();
+        }
+    }
+}
+
+/// One `sp` index entry of a subject.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SubjectEntry {
+    /// Predicate.
+    pub predicate: String,
+    /// Record timestamp.
+    pub timestamp: i64,
+    /// Assertion, retraction or vote.
+    pub kind: Kind,
+    /// Where the record is.
+    pub pos: LogPos,
+}
+
+pub(crate) fn load_epochs(idx: &Indexes, reader: &LogReader) -> Result<Vec<EpochEntry>> {
+    let mut out = Vec::new();
+    for kv in idx.epoch.iter() {
+        let k = kv.key()?;
+        if let Some(pos) = LogPos::from_bytes(&k) {
+            let rec = SignedRecord::from_stored(&reader.read(pos)?)?;
+            if let Record::Epoch(e) = rec.record() {
+                out.push(EpochEntry {
+                    id: rec.id(),
+                    epoch: e.clone(),
+                    pos,
+                });
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Opens the store at `dir` with defaults.
+pub fn open_default(dir: &Path) -> Result<Store> {
+    Store::open(StoreConfig::new(dir))
+}

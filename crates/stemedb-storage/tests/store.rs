@@ -1,0 +1,266 @@
+//! Store behaviour on real files: dedup, references, reads, rebuild, reopen.
+
+mod common;
+
+use common::assertion;
+use serde_json::json;
+use stemedb_records::{Kind, hlc::Hlc, sign, wire};
+use stemedb_storage::{AppendStatus, Rejected, Store, StoreConfig, partition};
+
+fn rec(v: serde_json::Value) -> stemedb_records::SignedRecord {
+    wire::parse_record(&v, &Hlc::new()).unwrap()
+}
+
+#[test]
+fn duplicates_are_reported_as_exists_and_written_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = common::open_small(dir.path());
+    let a = assertion("s", "p", "v", "ag", 1);
+    let res = store.append(vec![a.clone(), a.clone()]).unwrap();
+    assert_eq!(res[0].as_ref().unwrap().status, AppendStatus::Created);
+    assert_eq!(res[1].as_ref().unwrap().status, AppendStatus::Exists);
+    assert_eq!(
+        store.append(vec![a.clone()]).unwrap()[0]
+            .as_ref()
+            .unwrap()
+            .status,
+        AppendStatus::Exists
+    );
+    assert_eq!(store.verify().unwrap().records, 1);
+    assert_eq!(store.subject_entries("s", Some("p")).unwrap().len(), 1);
+}
+
+#[test]
+fn references_must_exist_and_have_the_right_kind() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = common::open_small(dir.path());
+    let a = assertion("s", "p", "v", "ag", 1);
+    let missing = rec(
+        json!({"kind": "retraction", "target": "ab".repeat(32), "agent": "ag", "timestamp": 2}),
+    );
+    let res = store.append(vec![missing]).unwrap();
+    assert!(
+        matches!(
+            res[0],
+            Err(Rejected::NotFound {
+                field: "target",
+                ..
+            })
+        ),
+        "{res:?}"
+    );
+    // A vote on an assertion appended in the same batch is fine.
+    let vote = rec(
+        json!({"kind": "vote", "target": a.id().to_hex(), "agent": "v", "weight": 0.5, "timestamp": 3}),
+    );
+    let res = store.append(vec![a.clone(), vote.clone()]).unwrap();
+    assert!(res.iter().all(|r| r.is_ok()), "{res:?}");
+    // A vote on a vote is the wrong kind.
+    let bad = rec(
+        json!({"kind": "vote", "target": vote.id().to_hex(), "agent": "v", "weight": 1, "timestamp": 4}),
+    );
+    let res = store.append(vec![bad.clone()]).unwrap();
+    assert!(
+        matches!(
+            res[0],
+            Err(Rejected::WrongKind {
+                found: Kind::Vote,
+                ..
+            })
+        ),
+        "{res:?}"
+    );
+    assert!(
+        store.get(bad.id()).unwrap().is_none(),
+        "nothing of a rejected record is stored"
+    );
+    // The vote is filed under its target's subject and predicate, and by target.
+    let entries = store.subject_entries("s", None).unwrap();
+    assert_eq!(
+        entries.iter().map(|e| e.kind).collect::<Vec<_>>(),
+        vec![Kind::Assertion, Kind::Vote]
+    );
+    assert_eq!(store.annotations(a.id()).unwrap()[0].record.id(), vote.id());
+    // Epoch supersession must point at an epoch.
+    let e1 = rec(
+        json!({"kind": "epoch", "name": "e1", "subject_prefix": "s", "agent": "ag", "timestamp": 5}),
+    );
+    let e2 = rec(
+        json!({"kind": "epoch", "name": "e2", "subject_prefix": "s", "supersedes": e1.id().to_hex(), "agent": "ag", "timestamp": 6}),
+    );
+    let wrong = rec(
+        json!({"kind": "epoch", "name": "e3", "supersedes": a.id().to_hex(), "agent": "ag", "timestamp": 7}),
+    );
+    let res = store.append(vec![e1, e2, wrong]).unwrap();
+    assert!(res[0].is_ok() && res[1].is_ok());
+    assert!(matches!(
+        res[2],
+        Err(Rejected::WrongKind {
+            field: "supersedes",
+            ..
+        })
+    ));
+    assert_eq!(store.epochs().len(), 2);
+}
+
+#[test]
+fn bad_signatures_are_rejected_before_anything_is_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = common::open_small(dir.path());
+    let key = sign::generate_key().unwrap();
+    let other = sign::generate_key().unwrap();
+    let body = json!({"subject": "s", "predicate": "p", "object": {"type": "number", "value": 1},
+                      "agent": sign::public_hex(&key), "timestamp": 10});
+    let unsigned = rec(body.clone());
+    let good_sig = sign::sign(unsigned.record(), &key);
+    let bad_sig = sign::sign(unsigned.record(), &other);
+    let mut good = body.clone();
+    good["signature"] = json!(hex::encode(good_sig));
+    let mut bad = body.clone();
+    bad["signature"] = json!(hex::encode(bad_sig));
+    bad["timestamp"] = json!(11);
+    let res = store.append(vec![rec(bad.clone()), rec(good)]).unwrap();
+    match &res[0] {
+        Err(Rejected::Invalid(e)) => assert_eq!(e.field, "signature"),
+        other => panic!("{other:?}"),
+    }
+    assert!(res[1].is_ok());
+    assert!(store.get(rec(bad).id()).unwrap().is_none());
+    let report = store.verify().unwrap();
+    assert_eq!((report.records, report.signatures), (1, 1));
+}
+
+#[test]
+fn listings_trust_lineage_partitions_and_agents() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = common::open_small(dir.path());
+    let parent = assertion("drug:a", "status", "proposed", "x", 1);
+    let child = rec(
+        json!({"subject": "drug:a", "predicate": "status", "object": {"type": "text", "value": "approved"},
+                           "agent": "x", "timestamp": 2, "parent": parent.id().to_hex(), "lifecycle": "approved"}),
+    );
+    let others = vec![
+        assertion("drug:b", "side_effect", "nausea", "y", 3),
+        assertion("drug:b", "dose", "1mg", "y", 4),
+        assertion("gene:c", "p", "v", "x", 5),
+    ];
+    let mut all = vec![parent.clone(), child.clone()];
+    all.extend(others);
+    for r in store.append(all).unwrap() {
+        r.unwrap();
+    }
+    assert_eq!(
+        store.subjects("drug:", None, 10).unwrap(),
+        vec!["drug:a", "drug:b"]
+    );
+    assert_eq!(
+        store.subjects("drug:", Some("drug:a"), 10).unwrap(),
+        vec!["drug:b"]
+    );
+    assert_eq!(
+        store.subjects("", None, 2).unwrap(),
+        vec!["drug:a", "drug:b"]
+    );
+    assert_eq!(
+        store.predicates("drug:b").unwrap(),
+        vec!["dose", "side_effect"]
+    );
+    assert_eq!(
+        store.children(parent.id()).unwrap()[0].record.id(),
+        child.id()
+    );
+    assert_eq!(store.by_agent("y", None, 10).unwrap().len(), 2);
+    let p = partition::of_subject("drug:a");
+    let ids = store.partition_ids(p).unwrap();
+    assert!(ids.contains(&parent.id()) && ids.contains(&child.id()));
+
+    assert_eq!(store.trust("x", None).unwrap(), None);
+    let t1 = rec(json!({"kind": "trust", "agent": "x", "score": 0.9, "timestamp": 100}));
+    let t2 = rec(json!({"kind": "trust", "agent": "x", "score": 0.2, "timestamp": 200}));
+    store.append(vec![t2, t1]).unwrap();
+    assert_eq!(store.trust("x", None).unwrap(), Some(0.2));
+    assert_eq!(store.trust("x", Some(150)).unwrap(), Some(0.9));
+    assert_eq!(store.trust("x", Some(50)).unwrap(), None);
+    assert_eq!(
+        store.trust("xx", None).unwrap(),
+        None,
+        "agent prefixes do not collide"
+    );
+}
+
+#[test]
+fn rebuild_reproduces_incremental_indexes_and_reopen_replays_only_the_tail() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = common::open_small(dir.path());
+    let mut ids = Vec::new();
+    for i in 0..3000i64 {
+        let a = assertion(
+            &format!("s:{}", i % 97),
+            &format!("p{}", i % 3),
+            &format!("v{}", i % 5),
+            &format!("ag{}", i % 7),
+            i,
+        );
+        ids.push(a.id());
+        let mut batch = vec![a.clone()];
+        if i % 10 == 0 {
+            batch.push(rec(json!({"kind": "vote", "target": a.id().to_hex(), "agent": "voter", "weight": -0.5, "timestamp": i + 1})));
+        }
+        if i % 33 == 0 {
+            batch.push(rec(json!({"kind": "retraction", "target": a.id().to_hex(), "agent": "ag", "timestamp": i + 2})));
+        }
+        if i % 500 == 0 {
+            batch.push(rec(json!({"kind": "trust", "agent": format!("ag{}", i % 7), "score": 0.7, "timestamp": i})));
+            batch.push(rec(json!({"kind": "epoch", "name": format!("e{i}"), "subject_prefix": "s:", "agent": "ag", "timestamp": i})));
+        }
+        for r in store.append(batch).unwrap() {
+            r.unwrap();
+        }
+    }
+    let incremental = store.index_digest().unwrap();
+    let counts = store.index_counts().unwrap();
+    let n = store.rebuild().unwrap();
+    assert!(n > 3000);
+    assert_eq!(
+        store.index_digest().unwrap(),
+        incremental,
+        "rebuild must give identical indexes"
+    );
+    assert_eq!(store.index_counts().unwrap(), counts);
+    assert_eq!(store.epochs().len(), 6);
+    drop(store);
+
+    let store = common::open_small(dir.path());
+    assert_eq!(
+        store.open_report().replayed,
+        0,
+        "a clean reopen replays nothing"
+    );
+    assert_eq!(store.index_digest().unwrap(), incremental);
+    for id in &ids {
+        assert!(store.get(*id).unwrap().is_some());
+    }
+    assert!(store.verify().unwrap().problems.is_empty());
+    assert_eq!(store.epochs().len(), 6);
+}
+
+#[test]
+fn lost_index_is_rebuilt_from_the_log_on_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = common::open_small(dir.path());
+    for i in 0..500 {
+        store
+            .append(vec![assertion("s", "p", &format!("{i}"), "a", i)])
+            .unwrap();
+    }
+    let digest = store.index_digest().unwrap();
+    drop(store);
+    std::fs::remove_dir_all(dir.path().join("index")).unwrap();
+    let store = Store::open(StoreConfig {
+        segment_size: 64 * 1024,
+        ..StoreConfig::new(dir.path())
+    })
+    .unwrap();
+    assert_eq!(store.open_report().replayed, 500);
+    assert_eq!(store.index_digest().unwrap(), digest);
+}
