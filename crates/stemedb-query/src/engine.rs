@@ -1,0 +1,136 @@
+//! Running a query: group the subject's index entries by predicate, select
+//! members, resolve each group with the lens, and cut one page.
+
+use stemedb_lens::TrustMap;
+use stemedb_storage::{Store, SubjectEntry};
+
+use crate::QueryError;
+use crate::cursor::Cursor;
+use crate::output::{CandidateOut, PairResult, QueryResult};
+use crate::params::{MAX_LIMIT, Query};
+use crate::select::{members, superseded};
+
+/// Runs `q` against `store`.
+pub fn run(store: &Store, q: &Query) -> Result<QueryResult, QueryError> {
+    if q.subject.is_empty() {
+        return Err(QueryError::bad("subject", "is required"));
+    }
+    if q.limit == 0 || q.limit > MAX_LIMIT {
+        return Err(QueryError::bad("limit", format!("must be 1..={MAX_LIMIT}")));
+    }
+    let cursor = q
+        .cursor
+        .as_deref()
+        .map(|c| Cursor::decode(c, &q.subject, q.predicate.as_deref()))
+        .transpose()?;
+    let entries = store.subject_entries(&q.subject, q.predicate.as_deref())?;
+    let superseded = superseded(&store.epochs(), &q.subject, q.as_of);
+
+    let mut groups: Vec<(String, Vec<SubjectEntry>)> = Vec::new();
+    for e in entries {
+        match groups.last_mut() {
+            Some((p, g)) if *p == e.predicate => g.push(e),
+            _ => groups.push((e.predicate.clone(), vec![e])),
+        }
+    }
+    if groups.is_empty() {
+        if let Some(p) = &q.predicate {
+            groups.push((p.clone(), Vec::new()));
+        }
+    }
+
+    let mut results = Vec::new();
+    let mut listed = 0usize;
+    let mut more = false;
+    let mut next: Option<Cursor> = None;
+    for (predicate, entries) in groups {
+        if cursor
+            .as_ref()
+            .is_some_and(|c| predicate.as_bytes() < c.predicate.as_bytes())
+        {
+            continue;
+        }
+        if listed == q.limit {
+            // The page is full; whatever follows goes on the next one (which
+            // may turn out empty: keyset pagination does not look ahead).
+            more = true;
+            break;
+        }
+        let members = members(store, q, &entries, &superseded)?;
+        let mut page = Vec::new();
+        for m in &members {
+            if m.retracted && !q.include_retracted {
+                continue;
+            }
+            if cursor
+                .as_ref()
+                .is_some_and(|c| !c.is_before(&predicate, m.assertion.timestamp, m.pos))
+            {
+                continue;
+            }
+            if listed == q.limit {
+                more = true;
+                break;
+            }
+            listed += 1;
+            page.push(m);
+        }
+        // A group with nothing to list on this page is reported where it
+        // sorts: not again on the page after its own cursor.
+        if page.is_empty() && (more || cursor.as_ref().is_some_and(|c| c.predicate == predicate)) {
+            if more {
+                break;
+            }
+            continue;
+        }
+        if let Some(last) = page.last() {
+            next = Some(Cursor {
+                predicate: predicate.clone(),
+                timestamp: last.assertion.timestamp,
+                pos: last.pos,
+            });
+        }
+        let resolution = match q.lens {
+            None => None,
+            Some(lens) => {
+                let candidates: Vec<_> = members
+                    .iter()
+                    .filter(|m| !m.retracted)
+                    .map(|m| m.candidate())
+                    .collect();
+                let mut trust = TrustMap::new();
+                for c in &candidates {
+                    let agent = &c.assertion.agent;
+                    if let Some(score) = store.trust(agent, q.as_of)? {
+                        trust.set(agent.clone(), score);
+                    }
+                }
+                Some(lens.resolve(&candidates, &trust))
+            }
+        };
+        results.push(PairResult {
+            subject: q.subject.clone(),
+            predicate,
+            candidates: page
+                .into_iter()
+                .map(|m| CandidateOut {
+                    record: m.record.clone(),
+                    retracted: m.retracted,
+                })
+                .collect(),
+            resolution,
+        });
+        if more {
+            break;
+        }
+    }
+    let next_cursor = if more {
+        next.map(|c| c.encode(&q.subject, q.predicate.as_deref()))
+    } else {
+        None
+    };
+    Ok(QueryResult {
+        results,
+        next_cursor,
+    })
+}
