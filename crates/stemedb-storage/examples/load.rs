@@ -1,0 +1,217 @@
+//! Storage load tool: durable appends with concurrent writers, bulk ingest
+//! (optionally signed), point lookups, candidate fetches, reopen/replay and
+//! rebuild. Results feed `docs/benchmarks.md`.
+//!
+//! Run: `cargo run --release -p stemedb-storage --example load -- [N] [DIR]`
+//! (N assertions for the bulk phase, default 1,000,000; DIR default a temp dir).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use stemedb_records::{Assertion, Lifecycle, Object, Record, SignedRecord, Source, sign};
+use stemedb_storage::{Store, StoreConfig};
+
+fn assertion(i: u64, agent: &str) -> Record {
+    Record::Assertion(Assertion {
+        subject: format!("drug:{:07}", i / 10),
+        predicate: format!("effect{}", i % 3),
+        object: Object::Text(format!("value-{}", i % 7)),
+        agent: agent.to_owned(),
+        confidence: 0.9,
+        timestamp: 1_700_000_000_000 + i as i64,
+        source: Some(Source {
+            uri: format!("https://ex.org/{}", i % 1000),
+            class: (i % 6) as u8,
+        }),
+        valid_from: None,
+        valid_to: None,
+        lifecycle: Lifecycle::Proposed,
+        parent: None,
+        epoch: None,
+    })
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> f64 {
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i].as_secs_f64() * 1e6
+}
+
+fn dir_or_temp(arg: Option<String>, name: &str) -> (std::path::PathBuf, Option<tempfile::TempDir>) {
+    match arg {
+        Some(d) => {
+            let p = std::path::PathBuf::from(d).join(name);
+            let _ = std::fs::remove_dir_all(&p);
+            (p, None)
+        }
+        None => {
+            let t = tempfile::tempdir().expect("temp dir");
+            (t.path().join(name), Some(t))
+        }
+    }
+}
+
+fn concurrent_appends(root: Option<String>) {
+    for writers in [1usize, 8, 64] {
+        let (dir, _t) = dir_or_temp(root.clone(), &format!("writers{writers}"));
+        let store = Store::open(StoreConfig::new(&dir)).expect("open");
+        let run_for = Duration::from_secs(5);
+        let done = Arc::new(AtomicU64::new(0));
+        let start = Instant::now();
+        let handles: Vec<_> = (0..writers)
+            .map(|w| {
+                let store = store.clone();
+                let done = done.clone();
+                std::thread::spawn(move || {
+                    let mut lat = Vec::new();
+                    let mut i = 0u64;
+                    while start.elapsed() < run_for {
+                        let rec = SignedRecord::new(assertion(w as u64 * 1_000_000_000 + i, "bench"), None).expect("valid");
+                        let t = Instant::now();
+                        store.append(vec![rec]).expect("append")[0].as_ref().expect("ok");
+                        lat.push(t.elapsed());
+                        i += 1;
+                    }
+                    done.fetch_add(i, Ordering::Relaxed);
+                    lat
+                })
+            })
+            .collect();
+        let mut lat: Vec<Duration> = handles.into_iter().flat_map(|h| h.join().expect("join")).collect();
+        let secs = start.elapsed().as_secs_f64();
+        lat.sort();
+        let n = done.load(Ordering::Relaxed);
+        println!(
+            "durable single appends, {writers:>2} writers: {:>8.0}/s  p50 {:.0} µs  p99 {:.0} µs",
+            n as f64 / secs,
+            percentile(&lat, 0.5),
+            percentile(&lat, 0.99)
+        );
+    }
+}
+
+fn bulk(n: u64, signed: bool, root: Option<String>) {
+    let (dir, _t) = dir_or_temp(root, if signed { "bulk-signed" } else { "bulk" });
+    let store = Store::open(StoreConfig::new(&dir)).expect("open");
+    let key = sign::generate_key().expect("key");
+    let agent = if signed { sign::public_hex(&key) } else { "bench-agent".into() };
+    const BATCH: u64 = 1000;
+    // Build batches on this thread, append on another, so record construction
+    // (and signing, which a client would do) overlaps with ingest.
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<SignedRecord>>(4);
+    let producer = std::thread::spawn(move || {
+        let mut i = 0;
+        while i < n {
+            let batch: Vec<SignedRecord> = (i..(i + BATCH).min(n))
+                .map(|j| {
+                    let rec = assertion(j, &agent);
+                    let sig = signed.then(|| sign::sign(&rec, &key));
+                    SignedRecord::new(rec, sig).expect("valid")
+                })
+                .collect();
+            i += BATCH;
+            if tx.send(batch).is_err() {
+                break;
+            }
+        }
+    });
+    let start = Instant::now();
+    let mut appended = 0u64;
+    // Two appenders so signature verification of one batch overlaps the commit of another.
+    let rx = Arc::new(std::sync::Mutex::new(rx));
+    let workers: Vec<_> = (0..2)
+        .map(|_| {
+            let rx = rx.clone();
+            let store = store.clone();
+            std::thread::spawn(move || {
+                let mut c = 0u64;
+                loop {
+                    let batch = match rx.lock().expect("lock").recv() {
+                        Ok(b) => b,
+                        Err(_) => break,
+                    };
+                    c += store.append(batch).expect("append").iter().filter(|r| r.is_ok()).count() as u64;
+                }
+                c
+            })
+        })
+        .collect();
+    producer.join().expect("producer");
+    for w in workers {
+        appended += w.join().expect("worker");
+    }
+    let secs = start.elapsed().as_secs_f64();
+    let (log, index) = store.disk_usage().expect("usage");
+    println!(
+        "bulk ingest{} of {n}: {:.0} assertions/s ({secs:.1} s); on disk: log {:.1} MiB + index {:.1} MiB = {:.0} bytes/assertion",
+        if signed { " (signed, batch-verified)" } else { "" },
+        appended as f64 / secs,
+        log as f64 / 1048576.0,
+        index as f64 / 1048576.0,
+        (log + index) as f64 / n as f64
+    );
+    if signed {
+        return;
+    }
+    // Point lookups and candidate fetches, hot.
+    let mut lat_get = Vec::new();
+    let mut lat_sp = Vec::new();
+    let mut x = 0x9e3779b97f4a7c15u64;
+    for _ in 0..100_000 {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        let i = x % n;
+        let id = SignedRecord::new(assertion(i, "bench-agent"), None).expect("valid").id();
+        let t = Instant::now();
+        let got = store.get(id).expect("get");
+        lat_get.push(t.elapsed());
+        assert!(got.is_some());
+        let t = Instant::now();
+        let entries = store
+            .subject_entries(&format!("drug:{:07}", i / 10), Some(&format!("effect{}", i % 3)))
+            .expect("entries");
+        for e in &entries {
+            store.read_at(e.pos).expect("read");
+        }
+        lat_sp.push(t.elapsed());
+    }
+    lat_get.sort();
+    lat_sp.sort();
+    println!(
+        "point get by id at {n}: p50 {:.1} µs  p99 {:.1} µs; (subject, predicate) candidates fetched and decoded: p50 {:.1} µs  p99 {:.1} µs",
+        percentile(&lat_get, 0.5),
+        percentile(&lat_get, 0.99),
+        percentile(&lat_sp, 0.5),
+        percentile(&lat_sp, 0.99)
+    );
+    let t = Instant::now();
+    let rebuilt = store.rebuild().expect("rebuild");
+    let secs = t.elapsed().as_secs_f64();
+    println!("index rebuild of {rebuilt} records: {secs:.1} s ({:.0} records/s)", rebuilt as f64 / secs);
+    drop(store);
+    // Replay: drop the index and let open replay the whole log.
+    std::fs::remove_dir_all(dir.join("index")).expect("rm index");
+    let t = Instant::now();
+    let store = Store::open(StoreConfig::new(&dir)).expect("reopen");
+    let secs = t.elapsed().as_secs_f64();
+    let replayed = store.open_report().replayed;
+    println!("open with full replay of {replayed} records: {secs:.1} s ({:.0} records/s)", replayed as f64 / secs);
+    let t = Instant::now();
+    let report = store.verify().expect("verify");
+    println!(
+        "verify (CRC + re-hash + index check) of {} records: {:.1} s, problems: {}",
+        report.records,
+        t.elapsed().as_secs_f64(),
+        report.problems.len()
+    );
+}
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let n: u64 = args.next().and_then(|a| a.parse().ok()).unwrap_or(1_000_000);
+    let root = args.next();
+    concurrent_appends(root.clone());
+    bulk(n, false, root.clone());
+    bulk(n / 4, true, root);
+}
