@@ -33,10 +33,10 @@ pub fn run(store: &Store, q: &Query) -> Result<QueryResult, QueryError> {
             _ => groups.push((e.predicate.clone(), vec![e])),
         }
     }
-    if groups.is_empty() {
-        if let Some(p) = &q.predicate {
-            groups.push((p.clone(), Vec::new()));
-        }
+    if groups.is_empty()
+        && let Some(p) = &q.predicate
+    {
+        groups.push((p.clone(), Vec::new()));
     }
 
     let mut results = Vec::new();

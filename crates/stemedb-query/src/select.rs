@@ -102,18 +102,18 @@ pub fn passes(q: &Query, a: &Assertion, superseded: &HashSet<RecordId>) -> bool 
     if q.lifecycle.is_some_and(|l| a.lifecycle != l) {
         return false;
     }
-    if let Some(c) = q.source_class {
-        if a.source.as_ref().map_or(UNCLASSIFIED, |s| s.class) != c {
-            return false;
-        }
+    if q.source_class
+        .is_some_and(|c| a.source.as_ref().map_or(UNCLASSIFIED, |s| s.class) != c)
+    {
+        return false;
     }
     if q.agent.as_deref().is_some_and(|ag| a.agent != ag) {
         return false;
     }
-    if let Some(t) = q.valid_at {
-        if a.valid_from.is_some_and(|f| t < f) || a.valid_to.is_some_and(|u| t > u) {
-            return false;
-        }
+    if q.valid_at
+        .is_some_and(|t| a.valid_from.is_some_and(|f| t < f) || a.valid_to.is_some_and(|u| t > u))
+    {
+        return false;
     }
     match q.epoch {
         Some(e) => a.epoch == Some(e),

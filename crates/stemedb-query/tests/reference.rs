@@ -106,11 +106,11 @@ fn agent_name(i: u64) -> String {
     format!("ag{i}")
 }
 
+/// Per predicate: listed (id, retracted) in order, lens candidates, trust.
+type Expected = (String, Vec<(RecordId, bool)>, Vec<Candidate>, TrustMap);
+
 /// The naive answer: (listed ids in order, lens candidates) per predicate.
-fn reference(
-    w: &World,
-    q: &Query,
-) -> Vec<(String, Vec<(RecordId, bool)>, Vec<Candidate>, TrustMap)> {
+fn reference(w: &World, q: &Query) -> Vec<Expected> {
     let visible = |t: i64| q.as_of.is_none_or(|a| t <= a);
     let mut retracted = HashSet::new();
     let mut votes: HashMap<RecordId, Vec<CandidateVote>> = HashMap::new();

@@ -66,9 +66,15 @@ fn concurrent_appends(root: Option<String>) {
                     let mut lat = Vec::new();
                     let mut i = 0u64;
                     while start.elapsed() < run_for {
-                        let rec = SignedRecord::new(assertion(w as u64 * 1_000_000_000 + i, "bench"), None).expect("valid");
+                        let rec = SignedRecord::new(
+                            assertion(w as u64 * 1_000_000_000 + i, "bench"),
+                            None,
+                        )
+                        .expect("valid");
                         let t = Instant::now();
-                        store.append(vec![rec]).expect("append")[0].as_ref().expect("ok");
+                        store.append(vec![rec]).expect("append")[0]
+                            .as_ref()
+                            .expect("ok");
                         lat.push(t.elapsed());
                         i += 1;
                     }
@@ -77,7 +83,10 @@ fn concurrent_appends(root: Option<String>) {
                 })
             })
             .collect();
-        let mut lat: Vec<Duration> = handles.into_iter().flat_map(|h| h.join().expect("join")).collect();
+        let mut lat: Vec<Duration> = handles
+            .into_iter()
+            .flat_map(|h| h.join().expect("join"))
+            .collect();
         let secs = start.elapsed().as_secs_f64();
         lat.sort();
         let n = done.load(Ordering::Relaxed);
@@ -94,7 +103,11 @@ fn bulk(n: u64, signed: bool, root: Option<String>) {
     let (dir, _t) = dir_or_temp(root, if signed { "bulk-signed" } else { "bulk" });
     let store = Store::open(StoreConfig::new(&dir)).expect("open");
     let key = sign::generate_key().expect("key");
-    let agent = if signed { sign::public_hex(&key) } else { "bench-agent".into() };
+    let agent = if signed {
+        sign::public_hex(&key)
+    } else {
+        "bench-agent".into()
+    };
     const BATCH: u64 = 1000;
     // Build batches on this thread, append on another, so record construction
     // (and signing, which a client would do) overlaps with ingest.
@@ -130,7 +143,12 @@ fn bulk(n: u64, signed: bool, root: Option<String>) {
                         Ok(b) => b,
                         Err(_) => break,
                     };
-                    c += store.append(batch).expect("append").iter().filter(|r| r.is_ok()).count() as u64;
+                    c += store
+                        .append(batch)
+                        .expect("append")
+                        .iter()
+                        .filter(|r| r.is_ok())
+                        .count() as u64;
                 }
                 c
             })
@@ -144,7 +162,11 @@ fn bulk(n: u64, signed: bool, root: Option<String>) {
     let (log, index) = store.disk_usage().expect("usage");
     println!(
         "bulk ingest{} of {n}: {:.0} assertions/s ({secs:.1} s); on disk: log {:.1} MiB + index {:.1} MiB = {:.0} bytes/assertion",
-        if signed { " (signed, batch-verified)" } else { "" },
+        if signed {
+            " (signed, batch-verified)"
+        } else {
+            ""
+        },
         appended as f64 / secs,
         log as f64 / 1048576.0,
         index as f64 / 1048576.0,
@@ -162,14 +184,19 @@ fn bulk(n: u64, signed: bool, root: Option<String>) {
         x ^= x >> 7;
         x ^= x << 17;
         let i = x % n;
-        let id = SignedRecord::new(assertion(i, "bench-agent"), None).expect("valid").id();
+        let id = SignedRecord::new(assertion(i, "bench-agent"), None)
+            .expect("valid")
+            .id();
         let t = Instant::now();
         let got = store.get(id).expect("get");
         lat_get.push(t.elapsed());
         assert!(got.is_some());
         let t = Instant::now();
         let entries = store
-            .subject_entries(&format!("drug:{:07}", i / 10), Some(&format!("effect{}", i % 3)))
+            .subject_entries(
+                &format!("drug:{:07}", i / 10),
+                Some(&format!("effect{}", i % 3)),
+            )
             .expect("entries");
         for e in &entries {
             store.read_at(e.pos).expect("read");
@@ -188,7 +215,10 @@ fn bulk(n: u64, signed: bool, root: Option<String>) {
     let t = Instant::now();
     let rebuilt = store.rebuild().expect("rebuild");
     let secs = t.elapsed().as_secs_f64();
-    println!("index rebuild of {rebuilt} records: {secs:.1} s ({:.0} records/s)", rebuilt as f64 / secs);
+    println!(
+        "index rebuild of {rebuilt} records: {secs:.1} s ({:.0} records/s)",
+        rebuilt as f64 / secs
+    );
     drop(store);
     // Replay: drop the index and let open replay the whole log.
     std::fs::remove_dir_all(dir.join("index")).expect("rm index");
@@ -196,7 +226,10 @@ fn bulk(n: u64, signed: bool, root: Option<String>) {
     let store = Store::open(StoreConfig::new(&dir)).expect("reopen");
     let secs = t.elapsed().as_secs_f64();
     let replayed = store.open_report().replayed;
-    println!("open with full replay of {replayed} records: {secs:.1} s ({:.0} records/s)", replayed as f64 / secs);
+    println!(
+        "open with full replay of {replayed} records: {secs:.1} s ({:.0} records/s)",
+        replayed as f64 / secs
+    );
     let t = Instant::now();
     let report = store.verify().expect("verify");
     println!(
@@ -209,7 +242,10 @@ fn bulk(n: u64, signed: bool, root: Option<String>) {
 
 fn main() {
     let mut args = std::env::args().skip(1);
-    let n: u64 = args.next().and_then(|a| a.parse().ok()).unwrap_or(1_000_000);
+    let n: u64 = args
+        .next()
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(1_000_000);
     let root = args.next();
     concurrent_appends(root.clone());
     bulk(n, false, root.clone());

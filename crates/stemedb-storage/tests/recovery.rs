@@ -123,3 +123,32 @@ fn damage_in_a_sealed_segment_refuses_to_open() {
         Err(e) => assert!(e.to_string().contains("corruption"), "{e}"),
     }
 }
+
+#[test]
+fn torn_frame_inside_preallocated_space_is_cut_and_never_resurfaces() {
+    let dir = tempfile::tempdir().unwrap();
+    let ids = write_records(dir.path(), 5);
+    let seg = last_segment(dir.path());
+    let mut data = fs::read(&seg).unwrap();
+    // A frame header promising 200 bytes, 40 bytes of it written, then the
+    // zeros of preallocated space: what a crash mid-write leaves behind.
+    data.extend_from_slice(&200u32.to_le_bytes());
+    data.extend_from_slice(&[0xAB; 44]);
+    data.extend_from_slice(&[0u8; 4096]);
+    fs::write(&seg, &data).unwrap();
+
+    let store = common::open_small(dir.path());
+    let rep = store.open_report().recovery.clone();
+    assert_eq!(rep.truncated_bytes, 48, "{rep:?}");
+    let fresh = common::assertion("s:torn", "p", "fresh", "a", 9999);
+    store.append(vec![fresh.clone()]).unwrap();
+    drop(store);
+    let store = common::open_small(dir.path());
+    assert_eq!(store.open_report().recovery.truncated_bytes, 0);
+    for id in ids.iter().chain([&fresh.id()]) {
+        assert!(store.get(*id).unwrap().is_some());
+    }
+    let report = store.verify().unwrap();
+    assert!(report.problems.is_empty());
+    assert_eq!(report.records, 6);
+}
