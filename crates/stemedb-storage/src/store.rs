@@ -603,6 +603,11 @@ impl Store {
         self.inner.idx.digest()
     }
 
+    /// Flushes index memtables to disk tables (see [`Indexes::flush`]).
+    pub fn flush_indexes(&self) -> Result<()> {
+        self.inner.idx.flush()
+    }
+
     /// Entry counts per index keyspace.
     pub fn index_counts(&self) -> Result<Vec<(&'static str, usize)>> {
         self.inner.idx.counts()

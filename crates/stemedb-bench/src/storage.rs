@@ -1,9 +1,6 @@
-//! Storage load tool: durable appends with concurrent writers, bulk ingest
+//! Storage load: durable appends with concurrent writers, bulk ingest
 //! (optionally signed), point lookups, candidate fetches, reopen/replay and
-//! rebuild. Results feed `docs/benchmarks.md`.
-//!
-//! Run: `cargo run --release -p stemedb-storage --example load -- [N] [DIR]`
-//! (N assertions for the bulk phase, default 1,000,000; DIR default a temp dir).
+//! rebuild.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -12,7 +9,8 @@ use std::time::{Duration, Instant};
 use stemedb_records::{Assertion, Lifecycle, Object, Record, SignedRecord, Source, sign};
 use stemedb_storage::{Store, StoreConfig};
 
-fn assertion(i: u64, agent: &str) -> Record {
+/// The i-th synthetic assertion: 10 per subject, 3 predicates, 7 values.
+pub fn assertion(i: u64, agent: &str) -> Record {
     Record::Assertion(Assertion {
         subject: format!("drug:{:07}", i / 10),
         predicate: format!("effect{}", i % 3),
@@ -32,12 +30,17 @@ fn assertion(i: u64, agent: &str) -> Record {
     })
 }
 
-fn percentile(sorted: &[Duration], p: f64) -> f64 {
+/// The p-quantile of sorted latencies, in µs.
+pub fn percentile(sorted: &[Duration], p: f64) -> f64 {
     let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
     sorted[i].as_secs_f64() * 1e6
 }
 
-fn dir_or_temp(arg: Option<String>, name: &str) -> (std::path::PathBuf, Option<tempfile::TempDir>) {
+/// `ROOT/name` (emptied) or a fresh temp dir.
+pub fn dir_or_temp(
+    arg: Option<String>,
+    name: &str,
+) -> (std::path::PathBuf, Option<tempfile::TempDir>) {
     match arg {
         Some(d) => {
             let p = std::path::PathBuf::from(d).join(name);
@@ -99,9 +102,8 @@ fn concurrent_appends(root: Option<String>) {
     }
 }
 
-fn bulk(n: u64, signed: bool, root: Option<String>) {
-    let (dir, _t) = dir_or_temp(root, if signed { "bulk-signed" } else { "bulk" });
-    let store = Store::open(StoreConfig::new(&dir)).expect("open");
+/// Ingests `n` assertions in batches of 1,000 with two appenders; returns the store.
+pub fn ingest(store: &Store, n: u64, signed: bool) -> f64 {
     let key = sign::generate_key().expect("key");
     let agent = if signed {
         sign::public_hex(&key)
@@ -159,6 +161,16 @@ fn bulk(n: u64, signed: bool, root: Option<String>) {
         appended += w.join().expect("worker");
     }
     let secs = start.elapsed().as_secs_f64();
+    assert_eq!(appended, n, "every record must be created");
+    secs
+}
+
+fn bulk(n: u64, signed: bool, root: Option<String>) {
+    let (dir, _t) = dir_or_temp(root, if signed { "bulk-signed" } else { "bulk" });
+    let store = Store::open(StoreConfig::new(&dir)).expect("open");
+    let secs = ingest(&store, n, signed);
+    let appended = n;
+    store.flush_indexes().expect("flush");
     let (log, index) = store.disk_usage().expect("usage");
     println!(
         "bulk ingest{} of {n}: {:.0} assertions/s ({secs:.1} s); on disk: log {:.1} MiB + index {:.1} MiB = {:.0} bytes/assertion",
@@ -240,14 +252,10 @@ fn bulk(n: u64, signed: bool, root: Option<String>) {
     );
 }
 
-fn main() {
-    let mut args = std::env::args().skip(1);
-    let n: u64 = args
-        .next()
-        .and_then(|a| a.parse().ok())
-        .unwrap_or(1_000_000);
-    let root = args.next();
+/// Runs every storage measurement with `n` assertions for the bulk phases.
+pub fn run(n: u64, root: Option<String>) {
     concurrent_appends(root.clone());
     bulk(n, false, root.clone());
     bulk(n / 4, true, root);
+    println!("peak RSS of this process: {:.0} MiB", crate::peak_rss_mib());
 }

@@ -1,0 +1,42 @@
+//! StemeDB load tools. Every figure in `docs/benchmarks.md` comes from here.
+//!
+//! ```text
+//! stemedb-bench storage [N] [DIR]   durable appends (1/8/64 writers), bulk ingest of N
+//!                                   (plain and signed), lookups, rebuild, replay, verify
+//! stemedb-bench query [N] [DIR]     end-to-end query (index fetch + lens) at N assertions
+//! ```
+//! N defaults to 1,000,000; DIR defaults to a temporary directory.
+
+mod query;
+mod storage;
+
+/// Peak resident set size of this process (VmHWM), MiB.
+pub fn peak_rss_mib() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<f64>().ok())
+        })
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let what = args.next().unwrap_or_default();
+    let n: u64 = args
+        .next()
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(1_000_000);
+    let root = args.next();
+    match what.as_str() {
+        "storage" => storage::run(n, root),
+        "query" => query::run(n, root),
+        _ => {
+            eprintln!("usage: stemedb-bench storage|query [N] [DIR]");
+            std::process::exit(2);
+        }
+    }
+}

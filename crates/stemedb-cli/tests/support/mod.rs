@@ -1,0 +1,143 @@
+//! Test harness: spawns the real `stemedb-api` server on a free port with a
+//! temporary data directory, and runs the `stemedb` binary against it.
+
+#![allow(dead_code)]
+
+use std::fs::File;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// Candidate locations of the server binary, most specific first.
+fn server_candidates() -> Vec<PathBuf> {
+    let mut c = Vec::new();
+    if let Some(p) = std::env::var_os("STEMEDB_API_BIN") {
+        c.push(PathBuf::from(p));
+    }
+    c.push(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/debug/stemedb-api"));
+    // This test executable lives in <target>/debug/deps/.
+    if let Some(debug) = std::env::current_exe()
+        .ok()
+        .and_then(|e| e.parent()?.parent().map(Path::to_path_buf))
+    {
+        c.push(debug.join("stemedb-api"));
+    }
+    c
+}
+
+/// The server binary; panics with instructions when it has not been built.
+pub fn server_bin() -> PathBuf {
+    let c = server_candidates();
+    match c.iter().find(|p| p.is_file()) {
+        Some(p) => p.clone(),
+        None => panic!(
+            "the StemeDB server binary `stemedb-api` was not found (looked at: {}). \
+             Build it first with `cargo build -p stemedb-server --bin stemedb-api`, \
+             or point STEMEDB_API_BIN at it.",
+            c.iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    }
+}
+
+/// A running server, killed when dropped.
+pub struct Server {
+    child: Child,
+    /// Base URL, e.g. `http://127.0.0.1:40123`.
+    pub url: String,
+    /// Scratch directory (holds the data dir and the server log).
+    pub dir: tempfile::TempDir,
+}
+
+impl Server {
+    /// Starts the server and waits until `/v1/health` answers 200.
+    pub fn start() -> Server {
+        let bin = server_bin();
+        let dir = tempfile::tempdir().expect("temp dir");
+        let data = dir.path().join("data");
+        std::fs::create_dir_all(&data).expect("data dir");
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("free port")
+            .port();
+        let log = File::create(dir.path().join("server.log")).expect("log file");
+        let log2 = log.try_clone().expect("log file");
+        let child = Command::new(&bin)
+            .env("STEMEDB_API_BIND_ADDR", format!("127.0.0.1:{port}"))
+            .env("STEMEDB_STORAGE_DATA_DIR", &data)
+            .stdin(Stdio::null())
+            .stdout(log)
+            .stderr(log2)
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {}: {e}", bin.display()));
+        let mut server = Server {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+            dir,
+        };
+        server.wait_healthy();
+        server
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("server.log")).unwrap_or_default()
+    }
+
+    fn wait_healthy(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let health = format!("{}/v1/health", self.url);
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!("stemedb-api exited early ({status}); log:\n{}", self.log());
+            }
+            if let Ok(resp) = ureq::get(&health).call()
+                && resp.status().as_u16() == 200
+            {
+                return;
+            }
+            if Instant::now() > deadline {
+                panic!("stemedb-api not healthy after 60 s; log:\n{}", self.log());
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Runs `stemedb ARGS` against this server.
+    pub fn cli(&self, args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_stemedb"))
+            .args(args)
+            .env("STEMEDB_SERVER", &self.url)
+            .env_remove("STEMEDB_TOKEN")
+            .stdin(Stdio::null())
+            .output()
+            .expect("run stemedb")
+    }
+
+    /// Runs `stemedb ARGS` and returns stdout, failing the test on a non-zero exit.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.cli(args);
+        assert!(
+            out.status.success(),
+            "stemedb {args:?} failed: {}\nstdout: {}\nserver log tail:\n{}",
+            String::from_utf8_lossy(&out.stderr),
+            String::from_utf8_lossy(&out.stdout),
+            tail(&self.log(), 40)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+}
+
+fn tail(s: &str, n: usize) -> String {
+    let lines: Vec<&str> = s.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -1,0 +1,580 @@
+//! Server configuration: an optional TOML file (`/etc/stemedb/config.toml`
+//! or `--config PATH`) with every key overridable by an environment variable
+//! `STEMEDB_<SECTION>_<KEY>`. Unknown keys are errors; every error names the
+//! key and where its value came from.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use stemedb_storage::StoreConfig;
+
+/// The default configuration file, read when it exists and no `--config` is given.
+pub const DEFAULT_PATH: &str = "/etc/stemedb/config.toml";
+
+/// A configuration problem; the message names the key and its source.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError(pub String);
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// The whole configuration file.
+#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// `[api]`: the HTTP API.
+    pub api: ApiConfig,
+    /// `[storage]`: the record log and indexes.
+    pub storage: StorageConfig,
+    /// `[cluster]`: membership (parsed and validated; cluster mode comes later).
+    pub cluster: ClusterConfig,
+    /// `[replication]`: replica placement and acknowledgement.
+    pub replication: ReplicationConfig,
+}
+
+/// `[api]` section.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ApiConfig {
+    /// Listen address of the HTTP API.
+    pub bind_addr: String,
+    /// Refuse unsigned records (assertions, retractions, votes, epochs).
+    pub require_signatures: bool,
+    /// Largest accepted request body, bytes.
+    pub max_body_bytes: u64,
+    /// Most items in one `POST /v1/assertions`.
+    pub max_batch: usize,
+    /// Requests taking longer are answered 503 `timeout`.
+    pub request_timeout_ms: u64,
+    /// When set, admin endpoints require `Authorization: Bearer <token>`.
+    pub admin_token: Option<String>,
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        ApiConfig {
+            bind_addr: "0.0.0.0:18180".into(),
+            require_signatures: false,
+            max_body_bytes: 16 * 1024 * 1024,
+            max_batch: 10_000,
+            request_timeout_ms: 30_000,
+            admin_token: None,
+        }
+    }
+}
+
+/// `[storage]` section; maps onto [`StoreConfig`].
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StorageConfig {
+    /// Data directory (log segments and indexes).
+    pub data_dir: PathBuf,
+    /// Log segment size, bytes.
+    pub segment_size: u64,
+    /// Write requests waiting for the committer before writes get 503.
+    pub queue_depth: usize,
+    /// Most records in one group commit.
+    pub max_batch_records: usize,
+    /// Index block cache, bytes.
+    pub index_cache_bytes: u64,
+    /// Index memtable budget, bytes.
+    pub index_write_buffer_bytes: u64,
+    /// Index journal budget, bytes.
+    pub index_journal_bytes: u64,
+    /// fsync the log before acknowledging (turn off only for throwaway data).
+    pub fsync: bool,
+}
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        let d = StoreConfig::new("./stemedb-data");
+        StorageConfig {
+            data_dir: d.data_dir,
+            segment_size: d.segment_size,
+            queue_depth: d.queue_depth,
+            max_batch_records: d.max_batch_records,
+            index_cache_bytes: d.index_cache_bytes,
+            index_write_buffer_bytes: d.index_write_buffer_bytes,
+            index_journal_bytes: d.index_journal_bytes,
+            fsync: d.fsync,
+        }
+    }
+}
+
+/// `[cluster]` section.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ClusterConfig {
+    /// Run as a cluster node (not available in this build).
+    pub enabled: bool,
+    /// This node's name.
+    pub node_id: String,
+    /// Cluster gateway HTTP address.
+    pub bind_addr: String,
+    /// gRPC replication address.
+    pub rpc_addr: String,
+    /// SWIM membership (UDP) address.
+    pub swim_addr: String,
+    /// SWIM addresses of other nodes to join through.
+    pub seeds: Vec<String>,
+}
+
+impl Default for ClusterConfig {
+    fn default() -> Self {
+        ClusterConfig {
+            enabled: false,
+            node_id: String::new(),
+            bind_addr: "0.0.0.0:18181".into(),
+            rpc_addr: "0.0.0.0:18182".into(),
+            swim_addr: "0.0.0.0:18183".into(),
+            seeds: Vec::new(),
+        }
+    }
+}
+
+/// What a node that cannot see a majority does with writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OnMinority {
+    /// Refuse writes (503) until the majority returns.
+    ReadOnly,
+    /// Keep accepting writes; they merge afterwards.
+    Accept,
+}
+
+/// `[replication]` section.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ReplicationConfig {
+    /// Replicas per partition.
+    pub factor: usize,
+    /// Nodes a write must be durable on before it is acknowledged.
+    pub write_ack: usize,
+    /// Behaviour on the minority side of a partition.
+    pub on_minority: OnMinority,
+}
+
+impl Default for ReplicationConfig {
+    fn default() -> Self {
+        ReplicationConfig {
+            factor: 2,
+            write_ack: 2,
+            on_minority: OnMinority::ReadOnly,
+        }
+    }
+}
+
+/// A loaded configuration and where it came from.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    /// The configuration.
+    pub config: Config,
+    /// The file read, if any.
+    pub file: Option<PathBuf>,
+    /// Non-fatal remarks (e.g. unknown `STEMEDB_API_*` variables), to log.
+    pub warnings: Vec<String>,
+    /// `section.key` → environment variable that set it.
+    pub from_env: HashMap<String, String>,
+}
+
+impl Loaded {
+    /// Where `section.key` got its value: a variable, the file, or the default.
+    pub fn origin(&self, key: &str) -> String {
+        if let Some(var) = self.from_env.get(key) {
+            return format!("environment variable {var}");
+        }
+        match &self.file {
+            Some(f) => format!("config file {}", f.display()),
+            None => "built-in default".into(),
+        }
+    }
+
+    /// Refuses settings this build cannot run (cluster mode).
+    pub fn check_runnable(&self) -> Result<(), ConfigError> {
+        if self.config.cluster.enabled {
+            return Err(ConfigError(format!(
+                "cluster.enabled = true (from {}): cluster mode is not available in this build yet; \
+                 set it to false to run a single node",
+                self.origin("cluster.enabled")
+            )));
+        }
+        Ok(())
+    }
+}
+
+const SECTIONS: [&str; 4] = ["api", "storage", "cluster", "replication"];
+
+fn int<T: std::str::FromStr>(var: &str, raw: &str) -> Result<T, ConfigError> {
+    raw.trim().parse().map_err(|_| {
+        ConfigError(format!(
+            "{var}: expected a non-negative integer, got {raw:?}"
+        ))
+    })
+}
+
+fn boolean(var: &str, raw: &str) -> Result<bool, ConfigError> {
+    match raw.trim().to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" | "on" => Ok(true),
+        "false" | "0" | "no" | "off" => Ok(false),
+        _ => Err(ConfigError(format!(
+            "{var}: expected true or false, got {raw:?}"
+        ))),
+    }
+}
+
+impl Config {
+    /// Sets `section.key` from an environment variable's text. `Ok(false)`
+    /// when there is no such key.
+    fn set(&mut self, var: &str, section: &str, key: &str, raw: &str) -> Result<bool, ConfigError> {
+        let s = raw.to_owned();
+        match (section, key) {
+            ("api", "bind_addr") => self.api.bind_addr = s,
+            ("api", "require_signatures") => self.api.require_signatures = boolean(var, raw)?,
+            ("api", "max_body_bytes") => self.api.max_body_bytes = int(var, raw)?,
+            ("api", "max_batch") => self.api.max_batch = int(var, raw)?,
+            ("api", "request_timeout_ms") => self.api.request_timeout_ms = int(var, raw)?,
+            ("api", "admin_token") => self.api.admin_token = Some(s),
+            ("storage", "data_dir") => self.storage.data_dir = PathBuf::from(s),
+            ("storage", "segment_size") => self.storage.segment_size = int(var, raw)?,
+            ("storage", "queue_depth") => self.storage.queue_depth = int(var, raw)?,
+            ("storage", "max_batch_records") => self.storage.max_batch_records = int(var, raw)?,
+            ("storage", "index_cache_bytes") => self.storage.index_cache_bytes = int(var, raw)?,
+            ("storage", "index_write_buffer_bytes") => {
+                self.storage.index_write_buffer_bytes = int(var, raw)?
+            }
+            ("storage", "index_journal_bytes") => self.storage.index_journal_bytes = int(var, raw)?,
+            ("storage", "fsync") => self.storage.fsync = boolean(var, raw)?,
+            ("cluster", "enabled") => self.cluster.enabled = boolean(var, raw)?,
+            ("cluster", "node_id") => self.cluster.node_id = s,
+            ("cluster", "bind_addr") => self.cluster.bind_addr = s,
+            ("cluster", "rpc_addr") => self.cluster.rpc_addr = s,
+            ("cluster", "swim_addr") => self.cluster.swim_addr = s,
+            ("cluster", "seeds") => {
+                self.cluster.seeds = raw
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|x| !x.is_empty())
+                    .map(str::to_owned)
+                    .collect()
+            }
+            ("replication", "factor") => self.replication.factor = int(var, raw)?,
+            ("replication", "write_ack") => self.replication.write_ack = int(var, raw)?,
+            ("replication", "on_minority") => {
+                self.replication.on_minority = match raw.trim() {
+                    "read_only" => OnMinority::ReadOnly,
+                    "accept" => OnMinority::Accept,
+                    _ => {
+                        return Err(ConfigError(format!(
+                            "{var}: expected \"read_only\" or \"accept\", got {raw:?}"
+                        )));
+                    }
+                }
+            }
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+
+    /// The store settings.
+    pub fn store_config(&self) -> StoreConfig {
+        let s = &self.storage;
+        let mut c = StoreConfig::new(&s.data_dir);
+        c.segment_size = s.segment_size;
+        c.queue_depth = s.queue_depth;
+        c.max_batch_records = s.max_batch_records;
+        c.index_cache_bytes = s.index_cache_bytes;
+        c.index_write_buffer_bytes = s.index_write_buffer_bytes;
+        c.index_journal_bytes = s.index_journal_bytes;
+        c.fsync = s.fsync;
+        c
+    }
+
+    /// The API listen address (validated by [`load`]).
+    pub fn api_addr(&self) -> Result<SocketAddr, ConfigError> {
+        self.api.bind_addr.parse().map_err(|_| {
+            ConfigError(format!(
+                "api.bind_addr {:?} is not an address",
+                self.api.bind_addr
+            ))
+        })
+    }
+}
+
+/// Loads the configuration: `explicit` (must exist) or [`DEFAULT_PATH`] when
+/// present, then the `STEMEDB_*` variables in `env`, then validation.
+pub fn load(
+    explicit: Option<&Path>,
+    env: impl IntoIterator<Item = (String, String)>,
+) -> Result<Loaded, ConfigError> {
+    let file = match explicit {
+        Some(p) => Some(p.to_path_buf()),
+        None => Some(PathBuf::from(DEFAULT_PATH)).filter(|p| p.exists()),
+    };
+    let config = match &file {
+        None => Config::default(),
+        Some(p) => {
+            let text = std::fs::read_to_string(p).map_err(|e| {
+                ConfigError(format!("cannot read config file {}: {e}", p.display()))
+            })?;
+            parse_str(&text)
+                .map_err(|e| ConfigError(format!("config file {}: {e}", p.display())))?
+        }
+    };
+    let mut loaded = Loaded {
+        config,
+        file,
+        warnings: Vec::new(),
+        from_env: HashMap::new(),
+    };
+    let mut vars: Vec<(String, String)> = env
+        .into_iter()
+        .filter(|(k, _)| k.starts_with("STEMEDB_"))
+        .collect();
+    vars.sort();
+    for (var, raw) in vars {
+        let rest = &var["STEMEDB_".len()..];
+        let Some(section) = SECTIONS
+            .iter()
+            .find(|s| rest.to_ascii_lowercase().starts_with(&format!("{s}_")))
+        else {
+            continue;
+        };
+        let key = rest[section.len() + 1..].to_ascii_lowercase();
+        if loaded.config.set(&var, section, &key, &raw)? {
+            loaded
+                .from_env
+                .insert(format!("{section}.{key}"), var.clone());
+        } else {
+            loaded.warnings.push(format!(
+                "environment variable {var} does not name a configuration key; ignored"
+            ));
+        }
+    }
+    validate(&loaded)?;
+    Ok(loaded)
+}
+
+/// Parses configuration text (no environment, no validation).
+pub fn parse_str(text: &str) -> Result<Config, String> {
+    toml::from_str(text).map_err(|e| e.to_string().trim_end().to_owned())
+}
+
+fn addr_ok(s: &str) -> bool {
+    s.parse::<SocketAddr>().is_ok()
+}
+
+fn host_port_ok(s: &str) -> bool {
+    s.rsplit_once(':')
+        .is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok())
+}
+
+fn validate(l: &Loaded) -> Result<(), ConfigError> {
+    let c = &l.config;
+    let fail = |key: &str, why: String| {
+        Err(ConfigError(format!(
+            "invalid {key} (from {}): {why}",
+            l.origin(key)
+        )))
+    };
+    if !addr_ok(&c.api.bind_addr) {
+        return fail(
+            "api.bind_addr",
+            format!("{:?} is not an IP:port address", c.api.bind_addr),
+        );
+    }
+    if c.api.max_body_bytes < 1024 {
+        return fail("api.max_body_bytes", "must be at least 1024".into());
+    }
+    if c.api.max_batch == 0 {
+        return fail("api.max_batch", "must be at least 1".into());
+    }
+    if c.api.request_timeout_ms == 0 {
+        return fail("api.request_timeout_ms", "must be at least 1".into());
+    }
+    if c.api.admin_token.as_deref().is_some_and(str::is_empty) {
+        return fail("api.admin_token", "must not be empty when set".into());
+    }
+    let s = &c.storage;
+    if s.data_dir.as_os_str().is_empty() {
+        return fail("storage.data_dir", "must not be empty".into());
+    }
+    if !(4096..=(1u64 << 31)).contains(&s.segment_size) {
+        return fail(
+            "storage.segment_size",
+            format!("must be between 4096 and {} bytes", 1u64 << 31),
+        );
+    }
+    if s.queue_depth == 0 {
+        return fail("storage.queue_depth", "must be at least 1".into());
+    }
+    if s.max_batch_records == 0 {
+        return fail("storage.max_batch_records", "must be at least 1".into());
+    }
+    for (key, v) in [
+        ("cluster.bind_addr", &c.cluster.bind_addr),
+        ("cluster.rpc_addr", &c.cluster.rpc_addr),
+        ("cluster.swim_addr", &c.cluster.swim_addr),
+    ] {
+        if !addr_ok(v) {
+            return fail(key, format!("{v:?} is not an IP:port address"));
+        }
+    }
+    if let Some(bad) = c.cluster.seeds.iter().find(|s| !host_port_ok(s)) {
+        return fail(
+            "cluster.seeds",
+            format!("{bad:?} is not a host:port address"),
+        );
+    }
+    if c.cluster.enabled && c.cluster.node_id.trim().is_empty() {
+        return fail(
+            "cluster.node_id",
+            "is required when cluster.enabled = true".into(),
+        );
+    }
+    let r = &c.replication;
+    if r.factor == 0 {
+        return fail("replication.factor", "must be at least 1".into());
+    }
+    if r.write_ack == 0 || r.write_ack > r.factor {
+        return fail(
+            "replication.write_ack",
+            format!("must be between 1 and replication.factor ({})", r.factor),
+        );
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    fn file(text: &str) -> tempfile::NamedTempFile {
+        let f = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(f.path(), text).unwrap();
+        f
+    }
+
+    #[test]
+    fn defaults_without_a_file() {
+        let l = load(None, env(&[])).unwrap();
+        assert_eq!(l.config.api.bind_addr, "0.0.0.0:18180");
+        assert_eq!(l.config.storage.data_dir, PathBuf::from("./stemedb-data"));
+        assert_eq!(l.config.api.max_body_bytes, 16 * 1024 * 1024);
+        assert_eq!(l.config.api.max_batch, 10_000);
+        assert!(!l.config.api.require_signatures);
+        assert!(l.check_runnable().is_ok());
+    }
+
+    #[test]
+    fn file_values_and_env_overrides() {
+        let f = file(
+            "[api]\nbind_addr = \"127.0.0.1:9000\"\nmax_batch = 5\n[storage]\ndata_dir = \"/d\"\n\
+             [replication]\nfactor = 3\non_minority = \"accept\"\n[cluster]\nseeds = [\"a:1\"]\n",
+        );
+        let l = load(
+            Some(f.path()),
+            env(&[
+                ("STEMEDB_API_BIND_ADDR", "127.0.0.1:9001"),
+                ("STEMEDB_STORAGE_QUEUE_DEPTH", "7"),
+                ("STEMEDB_CLUSTER_SEEDS", "x:1, y:2"),
+                ("STEMEDB_LOG", "debug"),
+            ]),
+        )
+        .unwrap();
+        let c = &l.config;
+        assert_eq!(c.api.bind_addr, "127.0.0.1:9001");
+        assert_eq!(c.api.max_batch, 5);
+        assert_eq!(c.storage.data_dir, PathBuf::from("/d"));
+        assert_eq!(c.storage.queue_depth, 7);
+        assert_eq!(c.replication.on_minority, OnMinority::Accept);
+        assert_eq!(c.cluster.seeds, vec!["x:1", "y:2"]);
+        assert_eq!(c.store_config().queue_depth, 7);
+        assert!(l.origin("api.bind_addr").contains("STEMEDB_API_BIND_ADDR"));
+    }
+
+    #[test]
+    fn unknown_key_names_key_and_file() {
+        let f = file("[api]\nbind_adr = \"127.0.0.1:1\"\n");
+        let e = load(Some(f.path()), env(&[])).unwrap_err().0;
+        assert!(e.contains("bind_adr"), "{e}");
+        assert!(e.contains(&f.path().display().to_string()), "{e}");
+        let f = file("[apii]\n");
+        let e = load(Some(f.path()), env(&[])).unwrap_err().0;
+        assert!(e.contains("apii"), "{e}");
+    }
+
+    #[test]
+    fn bad_env_value_names_the_variable() {
+        let e = load(None, env(&[("STEMEDB_API_MAX_BATCH", "lots")]))
+            .unwrap_err()
+            .0;
+        assert!(e.contains("STEMEDB_API_MAX_BATCH"), "{e}");
+        let e = load(None, env(&[("STEMEDB_API_BIND_ADDR", "nowhere")]))
+            .unwrap_err()
+            .0;
+        assert!(
+            e.contains("api.bind_addr") && e.contains("STEMEDB_API_BIND_ADDR"),
+            "{e}"
+        );
+        let l = load(None, env(&[("STEMEDB_API_NOPE", "1")])).unwrap();
+        assert_eq!(l.warnings.len(), 1);
+    }
+
+    #[test]
+    fn validation_names_key_and_file() {
+        let f = file("[replication]\nfactor = 1\nwrite_ack = 2\n");
+        let e = load(Some(f.path()), env(&[])).unwrap_err().0;
+        assert!(e.contains("replication.write_ack"), "{e}");
+        assert!(e.contains(&f.path().display().to_string()), "{e}");
+        let f = file("[replication]\non_minority = \"maybe\"\n");
+        assert!(
+            load(Some(f.path()), env(&[]))
+                .unwrap_err()
+                .0
+                .contains("maybe")
+        );
+        let f = file("[storage]\nsegment_size = 10\n");
+        let e = load(Some(f.path()), env(&[])).unwrap_err().0;
+        assert!(e.contains("storage.segment_size"), "{e}");
+    }
+
+    #[test]
+    fn cluster_mode_is_refused_clearly() {
+        let f = file("[cluster]\nenabled = true\nnode_id = \"n1\"\n");
+        let l = load(Some(f.path()), env(&[])).unwrap();
+        let e = l.check_runnable().unwrap_err().0;
+        assert!(e.contains("cluster mode is not available"), "{e}");
+        let f = file("[cluster]\nenabled = true\n");
+        let e = load(Some(f.path()), env(&[])).unwrap_err().0;
+        assert!(e.contains("cluster.node_id"), "{e}");
+    }
+
+    #[test]
+    fn example_file_documents_the_defaults() {
+        let text = include_str!("../config.example.toml");
+        assert_eq!(parse_str(text).unwrap(), Config::default());
+    }
+
+    #[test]
+    fn missing_explicit_file_is_an_error() {
+        let e = load(Some(Path::new("/nonexistent/stemedb.toml")), env(&[]))
+            .unwrap_err()
+            .0;
+        assert!(e.contains("/nonexistent/stemedb.toml"), "{e}");
+    }
+}

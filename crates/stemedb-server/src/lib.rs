@@ -1,0 +1,31 @@
+//! StemeDB HTTP API server: the axum application behind the `stemedb-api`
+//! binary, usable as a library so tests and the cluster crate can start it.
+//!
+//! # Layout
+//! - [`config`]: the TOML configuration, `STEMEDB_<SECTION>_<KEY>` overrides, validation.
+//! - [`server`]: [`server::router`] (the app) and [`server::serve`] (store open, listen, shutdown).
+//! - [`state`]: [`state::AppState`], shared by every handler.
+//! - [`error`]: [`error::ApiError`], the one JSON error body of every failure.
+//! - [`extract`]: JSON / NDJSON bodies and query parameters with precise errors.
+//! - [`routes`]: one module per endpoint group (writes, annotations, admin,
+//!   reads, query, listings and export, operations, docs).
+//! - [`openapi`]: the OpenAPI 3.1 document generated from the handlers.
+//! - [`metrics`]: the Prometheus recorder, request metrics and gauges.
+//! - [`shutdown`]: SIGTERM/SIGINT handling and the grace period.
+//!
+//! See `docs/http-api.md` for the endpoint reference.
+
+pub mod config;
+pub mod error;
+pub mod extract;
+pub mod metrics;
+pub mod openapi;
+pub mod routes;
+pub mod server;
+pub mod shutdown;
+pub mod state;
+
+pub use config::{Config, ConfigError};
+pub use error::ApiError;
+pub use server::{ServerError, router, serve};
+pub use state::AppState;

@@ -1,0 +1,75 @@
+//! `stemedb-api`: the StemeDB HTTP API server.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Parser;
+use tracing_subscriber::EnvFilter;
+
+/// StemeDB HTTP API server.
+#[derive(Debug, Parser)]
+#[command(name = "stemedb-api", version, about)]
+struct Args {
+    /// Configuration file (default: /etc/stemedb/config.toml when it exists).
+    #[arg(long, value_name = "PATH")]
+    config: Option<PathBuf>,
+    /// Log as JSON lines instead of text.
+    #[arg(long)]
+    log_json: bool,
+}
+
+fn init_logging(json: bool) {
+    let filter = EnvFilter::try_from_env("STEMEDB_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    init_logging(args.log_json);
+    let env = std::env::vars_os()
+        .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)));
+    let loaded = match stemedb_server::config::load(args.config.as_deref(), env) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("stemedb-api: configuration error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    for w in &loaded.warnings {
+        tracing::warn!("{w}");
+    }
+    if let Err(e) = loaded.check_runnable() {
+        eprintln!("stemedb-api: configuration error: {e}");
+        return ExitCode::from(2);
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("stemedb-api")
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("stemedb-api: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(stemedb_server::serve(
+        loaded.config,
+        stemedb_server::shutdown::signal_received(),
+    ));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = %e, "stemedb-api failed");
+            eprintln!("stemedb-api: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,309 @@
+//! The OpenAPI 3.1 document, generated from the handlers' `#[utoipa::path]`
+//! annotations and the request/response schemas below (which describe the
+//! JSON; parsing itself is done by `stemedb_records::wire`).
+
+use serde::Serialize;
+use serde_json::Value;
+use utoipa::{OpenApi, ToSchema};
+
+/// An object value: `{"type": "text"|"number"|"boolean"|"ref", "value": ...}`.
+#[derive(Serialize, ToSchema)]
+pub struct ObjectValue {
+    /// `text`, `number`, `boolean` or `ref`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// The value: string, finite number or boolean.
+    #[schema(value_type = Object)]
+    pub value: Value,
+}
+
+/// Evidence pointer.
+#[derive(Serialize, ToSchema)]
+pub struct SourceIn {
+    /// Where the evidence is.
+    pub uri: String,
+    /// Authority tier 0 (regulatory) ..= 5 (anecdotal).
+    pub class: u8,
+}
+
+/// An assertion as written (SPEC §1).
+#[derive(Serialize, ToSchema)]
+pub struct AssertionIn {
+    /// What the claim is about (1..=512 bytes).
+    pub subject: String,
+    /// The property (1..=256 bytes).
+    pub predicate: String,
+    /// The claimed value.
+    pub object: ObjectValue,
+    /// Who asserts it: a 64-hex Ed25519 key when signed, else a name.
+    pub agent: String,
+    /// In [0, 1]; default 1.
+    pub confidence: Option<f64>,
+    /// ms since the Unix epoch; assigned by the server when absent (unsigned only).
+    pub timestamp: Option<i64>,
+    /// Evidence.
+    pub source: Option<SourceIn>,
+    /// Valid time start (ms).
+    pub valid_from: Option<i64>,
+    /// Valid time end (ms).
+    pub valid_to: Option<i64>,
+    /// proposed (default), under_review, approved, deprecated, rejected.
+    pub lifecycle: Option<String>,
+    /// Previous assertion id (64 hex).
+    pub parent: Option<String>,
+    /// Epoch id (64 hex).
+    pub epoch: Option<String>,
+    /// 128-hex Ed25519 signature of the id by `agent`.
+    pub signature: Option<String>,
+}
+
+/// A retraction.
+#[derive(Serialize, ToSchema)]
+pub struct RetractionIn {
+    /// Id of the retracted assertion.
+    pub target: String,
+    /// Must equal the assertion's agent.
+    pub agent: String,
+    /// Why.
+    pub reason: Option<String>,
+    /// ms; assigned when absent (unsigned only).
+    pub timestamp: Option<i64>,
+    /// 128-hex signature.
+    pub signature: Option<String>,
+}
+
+/// A vote.
+#[derive(Serialize, ToSchema)]
+pub struct VoteIn {
+    /// Id of the assertion voted on.
+    pub target: String,
+    /// Voter.
+    pub agent: String,
+    /// In [-1, 1].
+    pub weight: f64,
+    /// ms; assigned when absent (unsigned only).
+    pub timestamp: Option<i64>,
+    /// 128-hex signature.
+    pub signature: Option<String>,
+}
+
+/// A trust score for the agent named in the path.
+#[derive(Serialize, ToSchema)]
+pub struct TrustIn {
+    /// In [0, 1].
+    pub score: f64,
+    /// Who sets it (default `admin`).
+    pub issuer: Option<String>,
+    /// ms; assigned when absent.
+    pub timestamp: Option<i64>,
+    /// 128-hex signature by `issuer`.
+    pub signature: Option<String>,
+}
+
+/// An epoch declaration.
+#[derive(Serialize, ToSchema)]
+pub struct EpochIn {
+    /// Name of the paradigm.
+    pub name: String,
+    /// Subjects it applies to.
+    pub subject_prefix: String,
+    /// Epoch id it supersedes, or null.
+    pub supersedes: Option<String>,
+    /// Why.
+    pub reason: String,
+    /// Who declares it.
+    pub agent: String,
+    /// ms; assigned when absent (unsigned only).
+    pub timestamp: Option<i64>,
+    /// 128-hex signature.
+    pub signature: Option<String>,
+}
+
+/// Result of a write.
+#[derive(Serialize, ToSchema)]
+pub struct WriteResult {
+    /// 64-hex record id.
+    pub id: String,
+    /// `created` or `exists`.
+    pub status: String,
+}
+
+/// The error object.
+#[derive(Serialize, ToSchema)]
+pub struct ErrorDetail {
+    /// Machine-readable code (see docs/http-api.md).
+    pub code: String,
+    /// Human-readable detail.
+    pub message: String,
+    /// Offending field or parameter, or null.
+    pub field: Option<String>,
+}
+
+/// Every error response.
+#[derive(Serialize, ToSchema)]
+pub struct ErrorBody {
+    /// The error.
+    pub error: ErrorDetail,
+}
+
+/// One item of a batch result: `id` and `status`, or `error`.
+#[derive(Serialize, ToSchema)]
+pub struct BatchItem {
+    /// Position in the batch (0-based).
+    pub index: usize,
+    /// Record id when stored.
+    pub id: Option<String>,
+    /// `created` or `exists` when stored.
+    pub status: Option<String>,
+    /// Why the item was refused.
+    pub error: Option<ErrorDetail>,
+}
+
+/// Result of a batch.
+#[derive(Serialize, ToSchema)]
+pub struct BatchResult {
+    /// One entry per item, in order.
+    pub results: Vec<BatchItem>,
+    /// Items newly stored.
+    pub created: u64,
+    /// Items already stored.
+    pub exists: u64,
+    /// Items refused.
+    pub failed: u64,
+}
+
+/// A record (`kind`, `id`, its fields, `signature`?) with annotations.
+#[derive(Serialize, ToSchema)]
+pub struct RecordView {
+    /// Record kind.
+    pub kind: String,
+    /// 64-hex id.
+    pub id: String,
+    /// `valid` (verified before storing) or `unsigned`.
+    pub signature_status: String,
+    /// Votes on it.
+    #[schema(value_type = Vec<Object>)]
+    pub votes: Vec<Value>,
+    /// Its earliest retraction, or null.
+    #[schema(value_type = Option<Object>)]
+    pub retraction: Option<Value>,
+}
+
+/// Lineage of a record.
+#[derive(Serialize, ToSchema)]
+pub struct TraceView {
+    /// The record.
+    #[schema(value_type = Object)]
+    pub record: Value,
+    /// Parent chain, nearest first.
+    #[schema(value_type = Vec<Object>)]
+    pub parents: Vec<Value>,
+    /// Id of a parent that is not stored here, if the chain breaks.
+    pub missing_parent: Option<String>,
+    /// Assertions whose parent is this record.
+    #[schema(value_type = Vec<Object>)]
+    pub children: Vec<Value>,
+    /// Votes on it.
+    #[schema(value_type = Vec<Object>)]
+    pub votes: Vec<Value>,
+    /// Earliest retraction, or null.
+    #[schema(value_type = Option<Object>)]
+    pub retraction: Option<Value>,
+    /// The assertion's epoch record, or null.
+    #[schema(value_type = Option<Object>)]
+    pub epoch: Option<Value>,
+    /// For a vote or retraction: the assertion it targets.
+    #[schema(value_type = Option<Object>)]
+    pub target: Option<Value>,
+}
+
+/// Query response (SPEC §3).
+#[derive(Serialize, ToSchema)]
+pub struct QueryResponse {
+    /// One entry per (subject, predicate): `subject`, `predicate`, `candidates`, `resolution`.
+    #[schema(value_type = Vec<Object>)]
+    pub results: Vec<Value>,
+    /// Cursor of the next page, or null.
+    pub next_cursor: Option<String>,
+}
+
+/// A page of subjects.
+#[derive(Serialize, ToSchema)]
+pub struct SubjectsResponse {
+    /// Subjects in byte order.
+    pub subjects: Vec<String>,
+    /// Cursor of the next page, or null.
+    pub next_cursor: Option<String>,
+}
+
+/// Predicates of a subject.
+#[derive(Serialize, ToSchema)]
+pub struct PredicatesResponse {
+    /// The subject.
+    pub subject: String,
+    /// Its predicates in byte order.
+    pub predicates: Vec<String>,
+}
+
+/// Liveness answer.
+#[derive(Serialize, ToSchema)]
+pub struct Health {
+    /// `ok`.
+    pub status: String,
+}
+
+/// Readiness answer.
+#[derive(Serialize, ToSchema)]
+pub struct Ready {
+    /// `ready`.
+    pub status: String,
+    /// `single` (one node).
+    pub mode: String,
+}
+
+/// The generated OpenAPI document.
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "StemeDB HTTP API",
+        description = "A database of claims, not facts: immutable, content-addressed, optionally signed assertions resolved at read time by lenses. Errors are {\"error\": {\"code\", \"message\", \"field\"}}."
+    ),
+    paths(
+        crate::routes::records::assert,
+        crate::routes::records::batch,
+        crate::routes::annotations::retract,
+        crate::routes::annotations::vote,
+        crate::routes::admin::trust,
+        crate::routes::admin::epoch,
+        crate::routes::read::get_record,
+        crate::routes::read::trace,
+        crate::routes::query::query,
+        crate::routes::listing::subjects,
+        crate::routes::listing::predicates,
+        crate::routes::listing::export,
+        crate::routes::ops::health,
+        crate::routes::ops::ready,
+        crate::routes::ops::metrics_text,
+        crate::routes::docs::openapi_json,
+        crate::routes::docs::docs_page,
+    ),
+    components(schemas(
+        ObjectValue, SourceIn, AssertionIn, RetractionIn, VoteIn, TrustIn, EpochIn,
+        WriteResult, ErrorDetail, ErrorBody, BatchItem, BatchResult, RecordView,
+        TraceView, QueryResponse, SubjectsResponse, PredicatesResponse, Health, Ready
+    )),
+    tags(
+        (name = "write", description = "Store records (durable before the reply)"),
+        (name = "admin", description = "Admin-only writes"),
+        (name = "read", description = "Records, queries, listings, export"),
+        (name = "ops", description = "Health, readiness, metrics, docs"),
+    )
+)]
+pub struct ApiDoc;
+
+/// The OpenAPI document as JSON.
+pub fn document() -> Value {
+    let mut doc = ApiDoc::openapi();
+    doc.info.version = env!("CARGO_PKG_VERSION").to_owned();
+    serde_json::to_value(&doc).unwrap_or(Value::Null)
+}

@@ -1,0 +1,66 @@
+//! `POST /v1/retract` and `POST /v1/vote`: records about an assertion.
+
+use axum::Router;
+use axum::extract::State;
+use axum::response::Response;
+use axum::routing::post;
+use stemedb_records::wire;
+
+use super::{append_one, check_retraction, check_signature_policy};
+use crate::error::ApiError;
+use crate::extract::JsonBody;
+use crate::openapi::{ErrorBody, RetractionIn, VoteIn, WriteResult};
+use crate::state::AppState;
+
+/// Routes of this group.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/v1/retract", post(retract))
+        .route("/v1/vote", post(vote))
+}
+
+/// Retract an assertion.
+///
+/// Only the assertion's author may retract it: the retraction's `agent` must
+/// equal the target assertion's `agent` (403 `forbidden` otherwise). With
+/// unsigned writes allowed, `agent` is a claim, not a proof; turn on
+/// `api.require_signatures` to make it one.
+#[utoipa::path(post, path = "/v1/retract", tag = "write",
+    request_body = RetractionIn,
+    responses(
+        (status = 201, description = "Stored (or already stored)", body = WriteResult),
+        (status = 400, description = "Invalid record", body = ErrorBody),
+        (status = 403, description = "Agent is not the assertion's author", body = ErrorBody),
+        (status = 404, description = "Target does not exist", body = ErrorBody),
+        (status = 503, description = "Write queue full", body = ErrorBody),
+    ))]
+pub async fn retract(
+    State(state): State<AppState>,
+    JsonBody(body): JsonBody,
+) -> Result<Response, ApiError> {
+    let rec = wire::parse_retraction(&body, &state.clock)?;
+    check_signature_policy(&state, &rec)?;
+    let probe = rec.clone();
+    state
+        .blocking(move |store| check_retraction(store, &probe, |_| None))
+        .await?;
+    append_one(&state, rec).await
+}
+
+/// Vote on an assertion (weight in [-1, 1]).
+#[utoipa::path(post, path = "/v1/vote", tag = "write",
+    request_body = VoteIn,
+    responses(
+        (status = 201, description = "Stored (or already stored)", body = WriteResult),
+        (status = 400, description = "Invalid record", body = ErrorBody),
+        (status = 404, description = "Target does not exist", body = ErrorBody),
+        (status = 503, description = "Write queue full", body = ErrorBody),
+    ))]
+pub async fn vote(
+    State(state): State<AppState>,
+    JsonBody(body): JsonBody,
+) -> Result<Response, ApiError> {
+    let rec = wire::parse_vote(&body, &state.clock)?;
+    check_signature_policy(&state, &rec)?;
+    append_one(&state, rec).await
+}

@@ -1,0 +1,140 @@
+//! HTTP endpoints, one module per group, and the helpers writes share.
+
+pub mod admin;
+pub mod annotations;
+pub mod docs;
+pub mod listing;
+pub mod ops;
+pub mod query;
+pub mod read;
+pub mod records;
+
+use axum::Json;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+use stemedb_records::{Record, RecordId, SignedRecord};
+use stemedb_storage::{Appended, Store};
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// Refuses unsigned records when `api.require_signatures` is on.
+pub(crate) fn check_signature_policy(state: &AppState, rec: &SignedRecord) -> Result<(), ApiError> {
+    if state.api.require_signatures && rec.signature().is_none() {
+        return Err(ApiError::bad(
+            "signature_required",
+            "signature",
+            "this server accepts only signed records (api.require_signatures = true)",
+        ));
+    }
+    Ok(())
+}
+
+/// Checks `Authorization: Bearer <api.admin_token>` when a token is configured.
+pub(crate) fn check_admin(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
+    let Some(token) = state.api.admin_token.as_deref() else {
+        return Ok(());
+    };
+    let Some(given) = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "this endpoint requires Authorization: Bearer <admin token>",
+        ));
+    };
+    let given = given
+        .strip_prefix("Bearer ")
+        .unwrap_or("")
+        .trim()
+        .as_bytes();
+    let want = token.as_bytes();
+    // Constant-time comparison over the expected length.
+    let mut diff = u8::from(given.len() != want.len());
+    for (i, w) in want.iter().enumerate() {
+        diff |= w ^ given.get(i).copied().unwrap_or(0);
+    }
+    if diff != 0 {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "the admin token is not valid",
+        ));
+    }
+    Ok(())
+}
+
+/// Checks that a retraction's agent is the retracted assertion's author.
+/// `earlier` resolves targets written earlier in the same batch. A missing
+/// target is left for the store to report (404).
+pub(crate) fn check_retraction(
+    store: &Store,
+    rec: &SignedRecord,
+    earlier: impl Fn(RecordId) -> Option<String>,
+) -> Result<(), ApiError> {
+    let Record::Retraction(r) = rec.record() else {
+        return Ok(());
+    };
+    let author = match earlier(r.target) {
+        Some(a) => a,
+        None => match store.get(r.target)? {
+            None => {
+                return Err(ApiError::not_found(format!("no record {}", r.target)).field("target"));
+            }
+            Some(t) => match t.record.record() {
+                Record::Assertion(a) => a.agent.clone(),
+                other => {
+                    return Err(ApiError::bad(
+                        "wrong_kind",
+                        "target",
+                        format!(
+                            "record {} is a {}, not an assertion",
+                            r.target,
+                            other.kind().as_str()
+                        ),
+                    ));
+                }
+            },
+        },
+    };
+    if author != r.agent {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "only the author of an assertion may retract it (agent must equal the assertion's agent)",
+        )
+        .field("agent"));
+    }
+    Ok(())
+}
+
+/// Counts a stored record for `stemedb_records_written_total{kind,status}`.
+pub(crate) fn count_written(kind: &'static str, a: &Appended) {
+    metrics::counter!("stemedb_records_written_total", "kind" => kind, "status" => a.status.as_str())
+        .increment(1);
+}
+
+/// Appends one record (group commit, durable and indexed on return) and
+/// answers `201 {"id", "status"}`. A full write queue is 503 `overloaded`.
+pub(crate) async fn append_one(state: &AppState, rec: SignedRecord) -> Result<Response, ApiError> {
+    let kind = rec.record().kind().as_str();
+    let appended = state
+        .blocking(move |store| {
+            store
+                .try_append(vec![rec])?
+                .into_iter()
+                .next()
+                .ok_or_else(|| ApiError::internal("append returned no result"))?
+                .map_err(ApiError::from)
+        })
+        .await?;
+    count_written(kind, &appended);
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({"id": appended.id.to_hex(), "status": appended.status.as_str()})),
+    )
+        .into_response())
+}

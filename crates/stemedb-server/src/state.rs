@@ -1,0 +1,52 @@
+//! [`AppState`]: what every handler shares.
+
+use std::sync::Arc;
+
+use metrics_exporter_prometheus::PrometheusHandle;
+use stemedb_records::hlc::Hlc;
+use stemedb_storage::Store;
+
+use crate::config::ApiConfig;
+use crate::error::ApiError;
+
+/// Shared handler state; cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    /// The record store.
+    pub store: Store,
+    /// Stamps records that arrive without a timestamp.
+    pub clock: Arc<Hlc>,
+    /// The `[api]` settings.
+    pub api: Arc<ApiConfig>,
+    /// Prometheus handle (`None` when another recorder owns the process).
+    pub metrics: Option<PrometheusHandle>,
+    /// The OpenAPI document, rendered once.
+    pub openapi_json: Arc<String>,
+    /// The HTML docs page, rendered once.
+    pub docs_html: Arc<String>,
+}
+
+impl AppState {
+    /// Builds the state for a store and API settings.
+    pub fn new(store: Store, api: ApiConfig) -> Self {
+        let doc = crate::openapi::document();
+        AppState {
+            store,
+            clock: Arc::new(Hlc::new()),
+            api: Arc::new(api),
+            metrics: crate::metrics::install(),
+            openapi_json: Arc::new(doc.to_string()),
+            docs_html: Arc::new(crate::routes::docs::render_html(&doc)),
+        }
+    }
+
+    /// Runs blocking store work on the blocking pool.
+    pub async fn blocking<T, F>(&self, f: F) -> Result<T, ApiError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Store) -> Result<T, ApiError> + Send + 'static,
+    {
+        let store = self.store.clone();
+        tokio::task::spawn_blocking(move || f(&store)).await?
+    }
+}
