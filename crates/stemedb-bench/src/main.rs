@@ -4,9 +4,13 @@
 //! stemedb-bench storage [N] [DIR]   durable appends (1/8/64 writers), bulk ingest of N
 //!                                   (plain and signed), lookups, rebuild, replay, verify
 //! stemedb-bench query [N] [DIR]     end-to-end query (index fetch + lens) at N assertions
+//! stemedb-bench rebuild [N] [DIR]   ingest N, then time one full index rebuild
+//! stemedb-bench http-ingest [N] [URL]  POST N assertions as NDJSON batches of 1,000
+//!                                   (THREADS connections, default 4) to a running server
 //! ```
 //! N defaults to 1,000,000; DIR defaults to a temporary directory.
 
+mod http;
 mod query;
 mod storage;
 
@@ -34,8 +38,19 @@ fn main() {
     match what.as_str() {
         "storage" => storage::run(n, root),
         "query" => query::run(n, root),
+        "rebuild" => storage::rebuild_only(n, root),
+        "http-ingest" => http::ingest(
+            root.as_deref().unwrap_or("http://127.0.0.1:18180"),
+            n,
+            std::env::var("THREADS")
+                .ok()
+                .and_then(|t| t.parse().ok())
+                .unwrap_or(4),
+        ),
         _ => {
-            eprintln!("usage: stemedb-bench storage|query [N] [DIR]");
+            eprintln!(
+                "usage: stemedb-bench storage|query|rebuild [N] [DIR] | http-ingest [N] [URL]"
+            );
             std::process::exit(2);
         }
     }

@@ -57,7 +57,10 @@ pub fn dir_or_temp(
 fn concurrent_appends(root: Option<String>) {
     for writers in [1usize, 8, 64] {
         let (dir, _t) = dir_or_temp(root.clone(), &format!("writers{writers}"));
-        let store = Store::open(StoreConfig::new(&dir)).expect("open");
+        let mut cfg = StoreConfig::new(&dir);
+        // Diagnostic only: STEMEDB_BENCH_NO_FSYNC=1 shows what fsync costs.
+        cfg.fsync = std::env::var_os("STEMEDB_BENCH_NO_FSYNC").is_none();
+        let store = Store::open(cfg).expect("open");
         let run_for = Duration::from_secs(5);
         let done = Arc::new(AtomicU64::new(0));
         let start = Instant::now();
@@ -255,7 +258,24 @@ fn bulk(n: u64, signed: bool, root: Option<String>) {
 /// Runs every storage measurement with `n` assertions for the bulk phases.
 pub fn run(n: u64, root: Option<String>) {
     concurrent_appends(root.clone());
+    if n == 0 {
+        return;
+    }
     bulk(n, false, root.clone());
     bulk(n / 4, true, root);
     println!("peak RSS of this process: {:.0} MiB", crate::peak_rss_mib());
+}
+
+/// Ingests `n` (unless DIR already holds a store) then times one full rebuild.
+pub fn rebuild_only(n: u64, root: Option<String>) {
+    let (dir, _t) = dir_or_temp(root, "rebuild");
+    let store = Store::open(StoreConfig::new(&dir)).expect("open");
+    ingest(&store, n, false);
+    let t = Instant::now();
+    let rebuilt = store.rebuild().expect("rebuild");
+    let secs = t.elapsed().as_secs_f64();
+    println!(
+        "index rebuild of {rebuilt} records: {secs:.2} s ({:.0} records/s)",
+        rebuilt as f64 / secs
+    );
 }

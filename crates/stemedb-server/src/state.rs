@@ -40,6 +40,16 @@ impl AppState {
         }
     }
 
+    /// Runs short store reads (index lookups and page-cache reads, microseconds)
+    /// on the current worker, telling the runtime it may block so other tasks
+    /// move to another worker; cheaper than a hop to the blocking pool.
+    pub fn read<T, F>(&self, f: F) -> Result<T, ApiError>
+    where
+        F: FnOnce(&Store) -> Result<T, ApiError>,
+    {
+        tokio::task::block_in_place(|| f(&self.store))
+    }
+
     /// Runs blocking store work on the blocking pool.
     pub async fn blocking<T, F>(&self, f: F) -> Result<T, ApiError>
     where

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use fjall::OwnedWriteBatch;
-use stemedb_records::{Kind, Record, RecordId, SignedRecord};
+use stemedb_records::{Kind, RecordId, SignedRecord};
 
 use crate::error::Result;
 use crate::index::{Indexes, Placement};
@@ -14,10 +14,10 @@ use crate::log::{LogPos, LogReader};
 pub(crate) struct Applier<'a> {
     idx: &'a Indexes,
     reader: &'a LogReader,
-    /// Assertions added in this batch, not yet visible through the index.
-    pending: HashMap<RecordId, Placement>,
-    /// Epochs added in this batch.
-    pending_epochs: HashMap<RecordId, ()>,
+    /// Records added in this batch, not yet visible through the index.
+    pending: HashMap<RecordId, (Kind, LogPos)>,
+    /// Records added per kind, for metrics.
+    per_kind: [u64; 5],
     batch: OwnedWriteBatch,
     len: usize,
 }
@@ -28,7 +28,7 @@ impl<'a> Applier<'a> {
             idx,
             reader,
             pending: HashMap::new(),
-            pending_epochs: HashMap::new(),
+            per_kind: [0; 5],
             batch: idx.batch(),
             len: 0,
         }
@@ -36,28 +36,25 @@ impl<'a> Applier<'a> {
 
     /// Whether `id` is already stored or pending in this batch.
     pub(crate) fn exists(&self, id: RecordId) -> Result<bool> {
-        Ok(self.pending.contains_key(&id)
-            || self.pending_epochs.contains_key(&id)
-            || self.idx.lookup(id)?.is_some())
+        Ok(self.pending.contains_key(&id) || self.idx.lookup(id)?.is_some())
     }
 
     /// Kind of a stored or pending record.
     pub(crate) fn kind_of(&self, id: RecordId) -> Result<Option<Kind>> {
-        if self.pending.contains_key(&id) {
-            return Ok(Some(Kind::Assertion));
-        }
-        if self.pending_epochs.contains_key(&id) {
-            return Ok(Some(Kind::Epoch));
+        if let Some((kind, _)) = self.pending.get(&id) {
+            return Ok(Some(*kind));
         }
         Ok(self.idx.lookup(id)?.map(|(k, _)| k))
     }
 
     /// Subject and predicate of assertion `target`, if it is a known assertion.
+    /// Pending records are already in the log, so both cases read the log.
     pub(crate) fn placement(&self, target: RecordId) -> Result<Option<Placement>> {
-        if let Some(p) = self.pending.get(&target) {
-            return Ok(Some(p.clone()));
-        }
-        match self.idx.lookup(target)? {
+        let found = match self.pending.get(&target) {
+            Some(hit) => Some(*hit),
+            None => self.idx.lookup(target)?,
+        };
+        match found {
             Some((Kind::Assertion, pos)) => {
                 let rec = SignedRecord::from_stored(&self.reader.read(pos)?)?;
                 Ok(rec.record().as_assertion().map(|a| Placement {
@@ -76,23 +73,9 @@ impl<'a> Applier<'a> {
             None => None,
         };
         self.idx.add(&mut self.batch, rec, pos, placement.as_ref());
-        match rec.record() {
-            Record::Assertion(a) => {
-                self.pending.insert(
-                    rec.id(),
-                    Placement {
-                        subject: a.subject.clone(),
-                        predicate: a.predicate.clone(),
-                    },
-                );
-            }
-            Record::Epoch(_) => {
-                self.pending_epochs.insert(rec.id(), ());
-            }
-            _ => {}
-        }
-        metrics::counter!("stemedb_records_indexed_total", "kind" => rec.record().kind().as_str())
-            .increment(1);
+        let kind = rec.record().kind();
+        self.pending.insert(rec.id(), (kind, pos));
+        self.per_kind[kind as usize - 1] += 1;
         self.len += 1;
         Ok(())
     }
@@ -106,6 +89,12 @@ impl<'a> Applier<'a> {
     pub(crate) fn commit(mut self, end: LogPos) -> Result<()> {
         self.idx.set_checkpoint(&mut self.batch, end);
         self.batch.commit()?;
+        for (kind, n) in Kind::ALL.iter().zip(self.per_kind) {
+            if n > 0 {
+                metrics::counter!("stemedb_records_indexed_total", "kind" => kind.as_str())
+                    .increment(n);
+            }
+        }
         Ok(())
     }
 }

@@ -3,7 +3,7 @@
 //! new records with one fsync, applies them to the indexes, and only then
 //! replies — so an acknowledged record is durable and readable.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, TryRecvError};
 use std::time::Instant;
@@ -116,24 +116,24 @@ impl Committer {
         let mut applier = Applier::new(&self.idx, &self.reader);
         let mut results: Vec<Vec<ItemResult>> = Vec::with_capacity(reqs.len());
         let mut fresh: Vec<&SignedRecord> = Vec::new();
-        let mut fresh_ids: HashSet<RecordId> = HashSet::new();
+        let mut fresh_ids: HashMap<RecordId, Kind> = HashMap::new();
         // Decide every record first; only then touch the log.
         for (records, _) in reqs {
             let mut out = Vec::with_capacity(records.len());
             for rec in records {
                 let id = rec.id();
-                if fresh_ids.contains(&id) || applier.exists(id)? {
+                if fresh_ids.contains_key(&id) || applier.exists(id)? {
                     out.push(Ok(Appended {
                         id,
                         status: AppendStatus::Exists,
                     }));
                     continue;
                 }
-                if let Some(reject) = self.check_references(&applier, rec, &fresh)? {
+                if let Some(reject) = self.check_references(&applier, rec, &fresh_ids)? {
                     out.push(Err(reject));
                     continue;
                 }
-                fresh_ids.insert(id);
+                fresh_ids.insert(id, rec.record().kind());
                 fresh.push(rec);
                 out.push(Ok(Appended {
                     id,
@@ -162,7 +162,7 @@ impl Committer {
         &self,
         applier: &Applier<'_>,
         rec: &SignedRecord,
-        fresh: &[&SignedRecord],
+        fresh: &HashMap<RecordId, Kind>,
     ) -> Result<Option<Rejected>> {
         let (field, target, want) = match rec.record() {
             Record::Retraction(r) => ("target", r.target, Kind::Assertion),
@@ -175,10 +175,7 @@ impl Committer {
         };
         let kind = match applier.kind_of(target)? {
             Some(k) => Some(k),
-            None => fresh
-                .iter()
-                .find(|r| r.id() == target)
-                .map(|r| r.record().kind()),
+            None => fresh.get(&target).copied(),
         };
         Ok(match kind {
             None => Some(Rejected::NotFound { field, id: target }),

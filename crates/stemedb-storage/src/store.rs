@@ -259,41 +259,61 @@ impl Store {
         self.append_inner(records, false)
     }
 
+    /// Async form of [`Store::try_append`] for a few records: verifies
+    /// signatures on the calling task, queues without blocking (a full queue
+    /// is [`StorageError::Overloaded`]) and awaits the group commit, so no
+    /// thread is parked per request.
+    pub async fn append_async(&self, records: Vec<SignedRecord>) -> Result<Vec<ItemResult>> {
+        let (slots, valid) = self.precheck(records)?;
+        let committed = if valid.is_empty() {
+            Vec::new()
+        } else {
+            let rx = self.enqueue(valid, false)?;
+            rx.await.map_err(|_| StorageError::Closed)??
+        };
+        Ok(merge(slots, committed))
+    }
+
     fn append_inner(&self, records: Vec<SignedRecord>, wait: bool) -> Result<Vec<ItemResult>> {
+        let (slots, valid) = self.precheck(records)?;
+        let committed = if valid.is_empty() {
+            Vec::new()
+        } else {
+            let rx = self.enqueue(valid, wait)?;
+            rx.blocking_recv().map_err(|_| StorageError::Closed)??
+        };
+        Ok(merge(slots, committed))
+    }
+
+    /// Refuses when failed; verifies signatures as one batch. Returns a slot
+    /// per input (filled for rejected records) and the records to commit.
+    fn precheck(
+        &self,
+        records: Vec<SignedRecord>,
+    ) -> Result<(Vec<Option<ItemResult>>, Vec<SignedRecord>)> {
         if let Some(why) = self.inner.shared.failed.lock().ok().and_then(|f| f.clone()) {
             return Err(StorageError::Failed(why));
         }
         let checks = sign::verify_batch(&records.iter().collect::<Vec<_>>());
-        let mut results: Vec<Option<ItemResult>> = Vec::with_capacity(records.len());
+        let mut slots = Vec::with_capacity(records.len());
         let mut valid = Vec::with_capacity(records.len());
         for (rec, check) in records.into_iter().zip(checks) {
             match check {
                 Ok(()) => {
-                    results.push(None);
+                    slots.push(None);
                     valid.push(rec);
                 }
-                Err(e) => results.push(Some(Err(Rejected::Invalid(e)))),
+                Err(e) => slots.push(Some(Err(Rejected::Invalid(e)))),
             }
         }
-        let mut committed = if valid.is_empty() {
-            Vec::new().into_iter()
-        } else {
-            self.submit(valid, wait)?.into_iter()
-        };
-        Ok(results
-            .into_iter()
-            .map(|slot| {
-                slot.or_else(|| committed.next())
-                    .unwrap_or(Err(Rejected::Invalid(ValidationError::new(
-                        stemedb_records::ErrorCode::InvalidValue,
-                        "record",
-                        "lost in commit",
-                    ))))
-            })
-            .collect())
+        Ok((slots, valid))
     }
 
-    fn submit(&self, records: Vec<SignedRecord>, wait: bool) -> Result<Vec<ItemResult>> {
+    fn enqueue(
+        &self,
+        records: Vec<SignedRecord>,
+        wait: bool,
+    ) -> Result<oneshot::Receiver<Result<Vec<ItemResult>>>> {
         let (tx, rx) = oneshot::channel();
         let sender = self.sender()?;
         let shared = &self.inner.shared;
@@ -314,7 +334,7 @@ impl Store {
             shared.queued.fetch_sub(1, Ordering::Relaxed);
             return Err(e);
         }
-        rx.blocking_recv().map_err(|_| StorageError::Closed)?
+        Ok(rx)
     }
 
     /// Requests waiting for the commit thread.
@@ -387,22 +407,33 @@ impl Store {
         Ok(out)
     }
 
-    /// Distinct predicates of a subject, in byte order.
+    /// Distinct predicates of a subject, in byte order. Skip-scans the `sp`
+    /// index: one seek per distinct predicate, not one step per record.
     pub fn predicates(&self, subject: &str) -> Result<Vec<String>> {
         let prefix = keys::subject_prefix(subject);
         let mut out = Vec::new();
-        for kv in self.inner.idx.subj.prefix(&prefix) {
+        let mut start = prefix.clone();
+        while let Some(kv) = self.inner.idx.sp.range(start.clone()..).next() {
             let k = kv.key()?;
-            out.push(String::from_utf8_lossy(&k[prefix.len()..]).into_owned());
+            if !k.starts_with(&prefix) {
+                break;
+            }
+            let rest = &k[prefix.len()..];
+            let end = rest.iter().position(|b| *b == 0).unwrap_or(rest.len());
+            out.push(String::from_utf8_lossy(&rest[..end]).into_owned());
+            // Every key of this predicate starts with `predicate ‖ 0`; `‖ 1` sorts after them.
+            start = k[..prefix.len() + end].to_vec();
+            start.push(1);
         }
         Ok(out)
     }
 
-    /// Distinct subjects starting with `prefix`, after `after` (exclusive), at most `limit`.
+    /// Distinct subjects starting with `prefix`, after `after` (exclusive), at
+    /// most `limit`. Skip-scans the `sp` index: one seek per subject.
     pub fn subjects(&self, prefix: &str, after: Option<&str>, limit: usize) -> Result<Vec<String>> {
         let mut out: Vec<String> = Vec::new();
         let mut start: Vec<u8> = match after {
-            // Skip every predicate of `after`: subject ‖ 0x01 sorts after subject ‖ 0 ‖ *.
+            // subject ‖ 0x01 sorts after every key of that subject (subject ‖ 0 ‖ …).
             Some(a) if a.as_bytes() >= prefix.as_bytes() => {
                 let mut s = a.as_bytes().to_vec();
                 s.push(1);
@@ -411,7 +442,7 @@ impl Store {
             _ => prefix.as_bytes().to_vec(),
         };
         while out.len() < limit {
-            let Some(kv) = self.inner.idx.subj.range(start.clone()..).next() else {
+            let Some(kv) = self.inner.idx.sp.range(start.clone()..).next() else {
                 break;
             };
             let k = kv.key()?;
@@ -419,10 +450,9 @@ impl Store {
                 break;
             }
             let end = k.iter().position(|b| *b == 0).unwrap_or(k.len());
-            let subject = String::from_utf8_lossy(&k[..end]).into_owned();
+            out.push(String::from_utf8_lossy(&k[..end]).into_owned());
             start = k[..end].to_vec();
             start.push(1);
-            out.push(subject);
         }
         Ok(out)
     }
@@ -515,6 +545,26 @@ impl Store {
             }
         }
         Ok(out)
+    }
+
+    /// Ids of the records of a partition whose id starts with byte `bucket`, in id order.
+    pub fn bucket_ids(&self, partition: u16, bucket: u8) -> Result<Vec<RecordId>> {
+        let [hi, lo] = partition.to_be_bytes();
+        let mut out = Vec::new();
+        for kv in self.inner.idx.part.prefix([hi, lo, bucket]) {
+            let k = kv.key()?;
+            let mut id = [0u8; 32];
+            if k.len() == 34 {
+                id.copy_from_slice(&k[2..]);
+                out.push(RecordId(id));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Kind and log position of a stored record, without reading it.
+    pub fn locate(&self, id: RecordId) -> Result<Option<(Kind, LogPos)>> {
+        self.inner.idx.lookup(id)
     }
 
     /// Records signed by `agent`, in log order, starting after `after`.
@@ -642,6 +692,25 @@ impl Store {
             let _ = t.join();
         }
     }
+}
+
+/// Puts committed results into the slots left open by [`Store::precheck`].
+fn merge(slots: Vec<Option<ItemResult>>, committed: Vec<ItemResult>) -> Vec<ItemResult> {
+    let mut committed = committed.into_iter();
+    slots
+        .into_iter()
+        .map(|slot| {
+            slot.or_else(|| committed.next()).unwrap_or_else(|| {
+                // The committer answers every record it was given; a short
+                // answer would be a bug, reported rather than hidden.
+                Err(Rejected::Invalid(ValidationError::new(
+                    stemedb_records::ErrorCode::InvalidValue,
+                    "record",
+                    "the commit thread returned fewer results than records",
+                )))
+            })
+        })
+        .collect()
 }
 
 /// One `sp` index entry of a subject.

@@ -121,16 +121,15 @@ pub(crate) fn count_written(kind: &'static str, a: &Appended) {
 /// answers `201 {"id", "status"}`. A full write queue is 503 `overloaded`.
 pub(crate) async fn append_one(state: &AppState, rec: SignedRecord) -> Result<Response, ApiError> {
     let kind = rec.record().kind().as_str();
+    // Awaits the group commit without parking a blocking-pool thread.
     let appended = state
-        .blocking(move |store| {
-            store
-                .try_append(vec![rec])?
-                .into_iter()
-                .next()
-                .ok_or_else(|| ApiError::internal("append returned no result"))?
-                .map_err(ApiError::from)
-        })
-        .await?;
+        .store
+        .append_async(vec![rec])
+        .await?
+        .into_iter()
+        .next()
+        .ok_or_else(|| ApiError::internal("append returned no result"))?
+        .map_err(ApiError::from)?;
     count_written(kind, &appended);
     Ok((
         StatusCode::CREATED,

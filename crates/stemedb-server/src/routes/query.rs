@@ -112,8 +112,6 @@ pub async fn query(
 ) -> Result<Json<Value>, ApiError> {
     let p = Params::check(params, &PARAMS)?;
     let q = build_query(&p)?;
-    let out = state
-        .blocking(move |store| Ok(stemedb_query::run(store, &q)?.to_json()))
-        .await?;
+    let out = state.read(move |store| Ok(stemedb_query::run(store, &q)?.to_json()))?;
     Ok(Json(out))
 }

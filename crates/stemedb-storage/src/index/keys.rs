@@ -71,13 +71,6 @@ pub fn parse_sp(key: &[u8], subject_len: usize) -> Option<SpKey> {
     })
 }
 
-/// `subject ‖ 0 ‖ predicate`: one row per distinct pair.
-pub fn subj(subject: &str, predicate: &str) -> Vec<u8> {
-    let mut k = subject_prefix(subject);
-    k.extend_from_slice(predicate.as_bytes());
-    k
-}
-
 /// `name ‖ 0 ‖ pos`, used for the agent index.
 pub fn name_pos(name: &str, pos: LogPos) -> Vec<u8> {
     let mut k = subject_prefix(name);

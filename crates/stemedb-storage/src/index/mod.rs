@@ -4,7 +4,6 @@
 //! |---|---|---|
 //! | `ids` | id | kind ‖ pos |
 //! | `sp` | subject ‖ 0 ‖ predicate ‖ 0 ‖ ts ‖ pos | kind (assertions, and retractions/votes under their target's pair) |
-//! | `subj` | subject ‖ 0 ‖ predicate | — |
 //! | `agent` | signer ‖ 0 ‖ pos | kind |
 //! | `target` | target id ‖ kind ‖ pos | — |
 //! | `trust` | agent ‖ 0 ‖ ts ‖ pos | score f64 LE ‖ id |
@@ -32,8 +31,8 @@ use crate::partition;
 const CHECKPOINT: &[u8] = b"checkpoint";
 
 /// Names of all index keyspaces (excluding `meta`).
-pub const KEYSPACES: [&str; 9] = [
-    "ids", "sp", "subj", "agent", "target", "trust", "epoch", "part", "children",
+pub const KEYSPACES: [&str; 8] = [
+    "ids", "sp", "agent", "target", "trust", "epoch", "part", "children",
 ];
 
 /// The fjall database and its keyspaces.
@@ -41,7 +40,6 @@ pub struct Indexes {
     db: Database,
     pub(crate) ids: Keyspace,
     pub(crate) sp: Keyspace,
-    pub(crate) subj: Keyspace,
     pub(crate) agent: Keyspace,
     pub(crate) target: Keyspace,
     pub(crate) trust: Keyspace,
@@ -77,7 +75,6 @@ impl Indexes {
         Ok(Indexes {
             ids: ks("ids")?,
             sp: ks("sp")?,
-            subj: ks("subj")?,
             agent: ks("agent")?,
             target: ks("target")?,
             trust: ks("trust")?,
@@ -89,11 +86,10 @@ impl Indexes {
         })
     }
 
-    fn all(&self) -> [(&'static str, &Keyspace); 9] {
+    fn all(&self) -> [(&'static str, &Keyspace); 8] {
         [
             ("ids", &self.ids),
             ("sp", &self.sp),
-            ("subj", &self.subj),
             ("agent", &self.agent),
             ("target", &self.target),
             ("trust", &self.trust),
@@ -151,7 +147,6 @@ impl Indexes {
                     keys::sp(&a.subject, &a.predicate, a.timestamp, pos),
                     vec![kind as u8],
                 );
-                b.insert(&self.subj, keys::subj(&a.subject, &a.predicate), Vec::new());
                 b.insert(
                     &self.part,
                     keys::part(partition::of_subject(&a.subject), id),

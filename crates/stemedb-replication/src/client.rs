@@ -1,0 +1,342 @@
+//! [`Peer`]: a lazily connected gRPC client of another node's replication
+//! service, with connect and request timeouts and typed methods.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use prost::Message;
+use stemedb_records::{RecordId, SignedRecord};
+use tonic::transport::{Channel, Endpoint};
+
+use crate::error::{ReplicationError, Result};
+use crate::merkle::{BUCKETS, Digest};
+use crate::proto::replication_client::ReplicationClient;
+use crate::proto::{
+    BucketIdsRequest, BucketRef, DigestsRequest, FetchPhase, FetchReply, FetchRequest, PushRequest,
+    PushStatus, SubjectRequest,
+};
+use crate::server::MAX_MESSAGE_BYTES;
+use crate::wire::{pack_ids, unpack_buckets, unpack_ids};
+
+/// Timeouts of a [`Peer`].
+#[derive(Debug, Clone, Copy)]
+pub struct PeerConfig {
+    /// Longest wait for a TCP connection.
+    pub connect_timeout: Duration,
+    /// Longest wait for one call, connection included.
+    pub request_timeout: Duration,
+}
+
+impl Default for PeerConfig {
+    fn default() -> Self {
+        PeerConfig {
+            connect_timeout: Duration::from_secs(1),
+            request_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Protobuf bytes sent to and received from a peer.
+#[derive(Debug, Default)]
+pub struct Traffic {
+    sent: AtomicU64,
+    received: AtomicU64,
+}
+
+impl Traffic {
+    /// Bytes of request messages sent.
+    pub fn sent(&self) -> u64 {
+        self.sent.load(Ordering::Relaxed)
+    }
+
+    /// Bytes of reply messages received.
+    pub fn received(&self) -> u64 {
+        self.received.load(Ordering::Relaxed)
+    }
+}
+
+/// The outcome of one pushed record as the receiver reported it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PushOutcome {
+    /// Created, exists, missing_target or invalid.
+    pub status: PushStatus,
+    /// The id the receiver computed, when the record decoded.
+    pub id: Option<RecordId>,
+    /// Why, for missing_target and invalid.
+    pub error: String,
+}
+
+/// Records returned by `Fetch`.
+#[derive(Debug, Default)]
+pub struct Fetched {
+    /// Records, re-hashed locally (ids come from the bytes, never from the wire).
+    pub records: Vec<SignedRecord>,
+    /// Ids the peer does not hold.
+    pub missing: Vec<RecordId>,
+    /// Ids the peer left out to bound the reply: ask again.
+    pub deferred: Vec<RecordId>,
+}
+
+/// A partition's digests as a peer reported them.
+#[derive(Debug, Clone)]
+pub struct PeerDigest {
+    /// The partition.
+    pub partition: u16,
+    /// Its root.
+    pub root: Digest,
+    /// Its bucket digests, when asked for.
+    pub buckets: Option<Box<[Digest; BUCKETS]>>,
+}
+
+/// A client of one peer's replication service. Cheap to clone; clones share the connection.
+#[derive(Clone)]
+pub struct Peer {
+    addr: String,
+    client: ReplicationClient<Channel>,
+    traffic: Arc<Traffic>,
+}
+
+impl std::fmt::Debug for Peer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Peer").field("addr", &self.addr).finish()
+    }
+}
+
+impl Peer {
+    /// A peer at `addr` (`host:port`); nothing connects until the first call.
+    pub fn new(addr: &str, cfg: PeerConfig) -> Result<Peer> {
+        let endpoint = Endpoint::from_shared(format!("http://{addr}"))
+            .map_err(|source| ReplicationError::Transport {
+                peer: addr.to_string(),
+                source,
+            })?
+            .connect_timeout(cfg.connect_timeout)
+            .timeout(cfg.request_timeout)
+            .tcp_nodelay(true);
+        let client = ReplicationClient::new(endpoint.connect_lazy())
+            .max_decoding_message_size(MAX_MESSAGE_BYTES)
+            .max_encoding_message_size(MAX_MESSAGE_BYTES);
+        Ok(Peer {
+            addr: addr.to_string(),
+            client,
+            traffic: Arc::new(Traffic::default()),
+        })
+    }
+
+    /// The peer's address.
+    pub fn addr(&self) -> &str {
+        &self.addr
+    }
+
+    /// Bytes exchanged through this handle (and clones made by `clone`).
+    pub fn traffic(&self) -> &Traffic {
+        &self.traffic
+    }
+
+    /// A handle sharing the connection but counting traffic separately.
+    pub fn with_fresh_traffic(&self) -> Peer {
+        Peer {
+            addr: self.addr.clone(),
+            client: self.client.clone(),
+            traffic: Arc::new(Traffic::default()),
+        }
+    }
+
+    fn rpc_error(&self, method: &'static str, status: tonic::Status) -> ReplicationError {
+        ReplicationError::Rpc {
+            peer: self.addr.clone(),
+            method,
+            status: Box::new(status),
+        }
+    }
+
+    fn protocol(&self, reason: impl Into<String>) -> ReplicationError {
+        ReplicationError::Protocol {
+            peer: self.addr.clone(),
+            reason: reason.into(),
+        }
+    }
+
+    fn count(&self, sent: usize, received: usize) {
+        self.traffic.sent.fetch_add(sent as u64, Ordering::Relaxed);
+        self.traffic
+            .received
+            .fetch_add(received as u64, Ordering::Relaxed);
+    }
+
+    /// Pushes records (storage framing); one outcome per record, in order.
+    pub async fn push(&self, records: &[SignedRecord]) -> Result<Vec<PushOutcome>> {
+        let req = PushRequest {
+            records: records.iter().map(SignedRecord::to_stored).collect(),
+        };
+        let sent = req.encoded_len();
+        let reply = self
+            .client
+            .clone()
+            .push(req)
+            .await
+            .map_err(|s| self.rpc_error("Push", s))?
+            .into_inner();
+        self.count(sent, reply.encoded_len());
+        if reply.results.len() != records.len() {
+            return Err(self.protocol(format!(
+                "Push: {} results for {} records",
+                reply.results.len(),
+                records.len()
+            )));
+        }
+        let mut out = Vec::with_capacity(records.len());
+        for (rec, r) in records.iter().zip(reply.results) {
+            let status = PushStatus::try_from(r.status).unwrap_or(PushStatus::Unspecified);
+            let id = unpack_ids(&r.id).and_then(|v| v.first().copied());
+            if let Some(got) = id
+                && got != rec.id()
+            {
+                return Err(
+                    self.protocol(format!("Push: receiver computed {got} for {}", rec.id()))
+                );
+            }
+            out.push(PushOutcome {
+                status,
+                id,
+                error: r.error,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Root digests of `partitions`, with bucket digests when `buckets` is set.
+    pub async fn digests(&self, partitions: &[u16], buckets: bool) -> Result<Vec<PeerDigest>> {
+        let req = DigestsRequest {
+            partitions: partitions.iter().map(|p| u32::from(*p)).collect(),
+            buckets,
+        };
+        let sent = req.encoded_len();
+        let reply = self
+            .client
+            .clone()
+            .digests(req)
+            .await
+            .map_err(|s| self.rpc_error("Digests", s))?
+            .into_inner();
+        self.count(sent, reply.encoded_len());
+        let mut out = Vec::with_capacity(reply.partitions.len());
+        for d in reply.partitions {
+            let partition = u16::try_from(d.partition)
+                .map_err(|_| self.protocol(format!("Digests: partition {}", d.partition)))?;
+            let root: Digest = d
+                .root
+                .as_slice()
+                .try_into()
+                .map_err(|_| self.protocol("Digests: root is not 32 bytes"))?;
+            let buckets = if buckets {
+                Some(
+                    unpack_buckets(&d.buckets)
+                        .ok_or_else(|| self.protocol("Digests: malformed buckets"))?,
+                )
+            } else {
+                None
+            };
+            out.push(PeerDigest {
+                partition,
+                root,
+                buckets,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Ids held in each `(partition, bucket)`.
+    pub async fn bucket_ids(
+        &self,
+        buckets: &[(u16, u8)],
+    ) -> Result<Vec<((u16, u8), Vec<RecordId>)>> {
+        let req = BucketIdsRequest {
+            buckets: buckets
+                .iter()
+                .map(|(p, b)| BucketRef {
+                    partition: u32::from(*p),
+                    bucket: u32::from(*b),
+                })
+                .collect(),
+        };
+        let sent = req.encoded_len();
+        let reply = self
+            .client
+            .clone()
+            .bucket_ids(req)
+            .await
+            .map_err(|s| self.rpc_error("BucketIds", s))?
+            .into_inner();
+        self.count(sent, reply.encoded_len());
+        let mut out = Vec::with_capacity(reply.buckets.len());
+        for l in reply.buckets {
+            let (Ok(p), Ok(b)) = (u16::try_from(l.partition), u8::try_from(l.bucket)) else {
+                return Err(self.protocol("BucketIds: bucket reference out of range"));
+            };
+            let ids =
+                unpack_ids(&l.ids).ok_or_else(|| self.protocol("BucketIds: malformed ids"))?;
+            out.push(((p, b), ids));
+        }
+        Ok(out)
+    }
+
+    /// Records by id, restricted to `phase`.
+    pub async fn fetch(&self, ids: &[RecordId], phase: FetchPhase) -> Result<Fetched> {
+        let req = FetchRequest {
+            ids: pack_ids(ids),
+            phase: phase as i32,
+        };
+        let sent = req.encoded_len();
+        let reply = self
+            .client
+            .clone()
+            .fetch(req)
+            .await
+            .map_err(|s| self.rpc_error("Fetch", s))?
+            .into_inner();
+        self.count(sent, reply.encoded_len());
+        let wanted: std::collections::HashSet<RecordId> = ids.iter().copied().collect();
+        let mut fetched = self.decode_records("Fetch", reply)?;
+        let before = fetched.records.len();
+        fetched.records.retain(|r| wanted.contains(&r.id()));
+        if fetched.records.len() != before {
+            tracing::warn!(peer = %self.addr, extra = before - fetched.records.len(), "Fetch returned records that were not asked for; ignored");
+        }
+        Ok(fetched)
+    }
+
+    /// Every record the peer holds about `subject`, targets before annotations.
+    pub async fn subject_records(&self, subject: &str) -> Result<Vec<SignedRecord>> {
+        let req = SubjectRequest {
+            subject: subject.to_string(),
+        };
+        let sent = req.encoded_len();
+        let reply = self
+            .client
+            .clone()
+            .subject_records(req)
+            .await
+            .map_err(|s| self.rpc_error("SubjectRecords", s))?
+            .into_inner();
+        self.count(sent, reply.encoded_len());
+        Ok(self.decode_records("SubjectRecords", reply)?.records)
+    }
+
+    fn decode_records(&self, method: &str, reply: FetchReply) -> Result<Fetched> {
+        let mut records = Vec::with_capacity(reply.records.len());
+        for bytes in &reply.records {
+            let rec = SignedRecord::from_stored(bytes)
+                .map_err(|e| self.protocol(format!("{method}: undecodable record: {e}")))?;
+            records.push(rec);
+        }
+        Ok(Fetched {
+            records,
+            missing: unpack_ids(&reply.missing)
+                .ok_or_else(|| self.protocol(format!("{method}: malformed missing ids")))?,
+            deferred: unpack_ids(&reply.deferred)
+                .ok_or_else(|| self.protocol(format!("{method}: malformed deferred ids")))?,
+        })
+    }
+}

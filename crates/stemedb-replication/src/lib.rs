@@ -1,0 +1,39 @@
+//! StemeDB replication: the gRPC record exchange between nodes, per-partition
+//! Merkle bucket digests, anti-entropy, and durable hinted handoff
+//! (docs/cluster-design.md).
+//!
+//! # Layout
+//! - [`proto`]: code generated from `proto/replication.proto` (service `Replication`).
+//! - [`wire`]: packed ids, sparse bucket digests, push statuses, send order.
+//! - [`merkle`]: [`MerkleIndex`], 256 XOR bucket digests per partition, and [`partition_of`].
+//! - [`hints`]: [`HintQueue`], the durable hinted-handoff queue under `data_dir/hints`.
+//! - [`server`]: [`ReplicationService`] over a store and its digests; [`serve`].
+//! - [`client`]: [`Peer`], a lazily connected client with timeouts.
+//! - [`sync`]: [`sync_with`], one anti-entropy round with a peer.
+//! - [`deliver`]: [`deliver_hints`], pushing a target's hints.
+//! - [`metrics`]: metric names.
+//! - [`error`]: the error type, [`ReplicationError`].
+
+pub mod client;
+pub mod deliver;
+pub mod error;
+pub mod hints;
+pub mod merkle;
+pub mod metrics;
+pub mod server;
+pub mod sync;
+pub mod wire;
+
+/// Generated protobuf messages and tonic client/server for `stemedb.replication.v1`.
+#[allow(missing_docs, clippy::all, clippy::pedantic)]
+pub mod proto {
+    tonic::include_proto!("stemedb.replication.v1");
+}
+
+pub use client::{Fetched, Peer, PeerConfig, PeerDigest, PushOutcome, Traffic};
+pub use deliver::deliver_hints;
+pub use error::{ReplicationError, Result};
+pub use hints::HintQueue;
+pub use merkle::{MerkleIndex, Placement, all_partitions, partition_of};
+pub use server::{ReplicationService, ReplicationState, serve, serve_listener};
+pub use sync::{SyncReport, sync_with};

@@ -1,0 +1,13 @@
+-- POST /v1/assert with a unique assertion per request (thread id + counter),
+-- so every request is a real durable write, not an `exists` no-op.
+local counter = 0
+function setup(thread)
+  thread:set("tid", math.random(1, 1e9))
+end
+request = function()
+  counter = counter + 1
+  local body = string.format(
+    '{"subject":"bench:%d:%d","predicate":"p%d","object":{"type":"text","value":"v%d"},"agent":"wrk","timestamp":%d}',
+    tid, counter, counter % 5, counter % 7, 1700000000000 + counter)
+  return wrk.format("POST", "/v1/assert", {["Content-Type"] = "application/json"}, body)
+end
