@@ -16,7 +16,10 @@ for _ in $(seq 1 100); do
   curl -sf http://127.0.0.1:18180/v1/health >/dev/null && break
   sleep 0.1
 done
-curl -sf http://127.0.0.1:18180/v1/health >/dev/null || { cat "$log"; echo "server did not start"; exit 1; }
+# The health answer must come from our server, not from something else on the port.
+if ! kill -0 "$server" 2>/dev/null || ! curl -sf http://127.0.0.1:18180/v1/health >/dev/null; then
+  cat "$log"; echo "server did not start (is port 18180 already in use?)"; exit 1
+fi
 
 script="$data/quickstart.sh"
 awk '/<!-- quickstart:start -->/{on=1; next} /<!-- quickstart:end -->/{on=0} on' README.md \
@@ -24,7 +27,10 @@ awk '/<!-- quickstart:start -->/{on=1; next} /<!-- quickstart:end -->/{on=0} on'
 [ -s "$script" ] || { echo "no quickstart commands found in README.md"; exit 1; }
 # Every curl must succeed at the HTTP level (-f) and every command must exit 0.
 sed -i 's/^curl -s /curl -sf /' "$script"
-out=$(PATH="$bin:$PATH" bash -euo pipefail "$script")
+if ! out=$(PATH="$bin:$PATH" bash -xeuo pipefail "$script" 2>"$data/trace"); then
+  echo "$out"; tail -20 "$data/trace"; echo "--- server log"; tail -20 "$log"
+  echo "a quickstart command failed"; exit 1
+fi
 echo "$out"
 echo "$out" | grep -q '"status":"created"' || { echo "no write was created"; exit 1; }
 echo "$out" | grep -q '"value":"hair loss"' || { echo "recency lens answer missing"; exit 1; }

@@ -11,7 +11,7 @@
 # Layout (under the repository root, or $DEVCLUSTER_DIR):
 #   devcluster/nodeN/config.toml  devcluster/nodeN/data/  devcluster/nodeN/pid  devcluster/nodeN/log
 # Ports per node (seed): 18180 API, 18181 gateway, 18182 gRPC, 18183/UDP SWIM.
-# Binary: $STEMEDB_BIN, else target/release/stemedb-api, else target/debug/stemedb-api
+# Binary: $STEMEDB_BIN, else the newer of target/release/stemedb-api and target/debug/stemedb-api
 # (built with `cargo build -p stemedb-server --bin stemedb-api` when neither exists).
 set -euo pipefail
 
@@ -40,9 +40,13 @@ binary() {
     [[ -x "$STEMEDB_BIN" ]] || die "STEMEDB_BIN=$STEMEDB_BIN is not executable"
     echo "$STEMEDB_BIN"; return
   fi
+  # The newer of the release and debug builds (a stale release binary from
+  # before cluster mode would refuse cluster.enabled).
+  local best="" b
   for b in "$ROOT/target/release/stemedb-api" "$ROOT/target/debug/stemedb-api"; do
-    if [[ -x "$b" ]]; then echo "$b"; return; fi
+    if [[ -x "$b" ]] && { [[ -z "$best" ]] || [[ "$b" -nt "$best" ]]; }; then best="$b"; fi
   done
+  if [[ -n "$best" ]]; then echo "$best"; return; fi
   echo "devcluster: no stemedb-api binary; building it (debug)" >&2
   (cd "$ROOT" && cargo build -p stemedb-server --bin stemedb-api >&2) || die "build failed"
   [[ -x "$ROOT/target/debug/stemedb-api" ]] || die "build produced no target/debug/stemedb-api"

@@ -5,6 +5,7 @@
 //!                                   (plain and signed), lookups, rebuild, replay, verify
 //! stemedb-bench query [N] [DIR]     end-to-end query (index fetch + lens) at N assertions
 //! stemedb-bench rebuild [N] [DIR]   ingest N, then time one full index rebuild
+//! stemedb-bench signed [N] [DIR]    bulk ingest of N pre-signed assertions (verification timed)
 //! stemedb-bench http-ingest [N] [URL]  POST N assertions as NDJSON batches of 1,000
 //!                                   (THREADS connections, default 4) to a running server
 //! ```
@@ -39,6 +40,7 @@ fn main() {
         "storage" => storage::run(n, root),
         "query" => query::run(n, root),
         "rebuild" => storage::rebuild_only(n, root),
+        "signed" => storage::bulk(n, true, root),
         "http-ingest" => http::ingest(
             root.as_deref().unwrap_or("http://127.0.0.1:18180"),
             n,
@@ -49,7 +51,7 @@ fn main() {
         ),
         _ => {
             eprintln!(
-                "usage: stemedb-bench storage|query|rebuild [N] [DIR] | http-ingest [N] [URL]"
+                "usage: stemedb-bench storage|query|rebuild|signed [N] [DIR] | http-ingest [N] [URL]"
             );
             std::process::exit(2);
         }

@@ -34,7 +34,7 @@ pub struct Config {
     pub api: ApiConfig,
     /// `[storage]`: the record log and indexes.
     pub storage: StorageConfig,
-    /// `[cluster]`: membership (parsed and validated; cluster mode comes later).
+    /// `[cluster]`: membership and the cluster gateway (see `docs/cluster.md`).
     pub cluster: ClusterConfig,
     /// `[replication]`: replica placement and acknowledgement.
     pub replication: ReplicationConfig,
@@ -113,7 +113,7 @@ impl Default for StorageConfig {
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ClusterConfig {
-    /// Run as a cluster node (not available in this build).
+    /// Run as a cluster node.
     pub enabled: bool,
     /// This node's name.
     pub node_id: String,
@@ -160,6 +160,8 @@ pub struct ReplicationConfig {
     pub write_ack: usize,
     /// Behaviour on the minority side of a partition.
     pub on_minority: OnMinority,
+    /// Pause between background anti-entropy rounds with each live peer, ms.
+    pub anti_entropy_interval_ms: u64,
 }
 
 impl Default for ReplicationConfig {
@@ -168,6 +170,7 @@ impl Default for ReplicationConfig {
             factor: 2,
             write_ack: 2,
             on_minority: OnMinority::ReadOnly,
+            anti_entropy_interval_ms: 30_000,
         }
     }
 }
@@ -197,16 +200,24 @@ impl Loaded {
         }
     }
 
-    /// Refuses settings this build cannot run (cluster mode).
+    /// Refuses settings this node cannot run: cluster mode needs a concrete
+    /// (not `0.0.0.0`) `cluster.swim_addr`, because its IP is what peers are
+    /// told; `api.bind_addr`, `cluster.bind_addr` and `cluster.rpc_addr` may
+    /// bind `0.0.0.0` and are then advertised with the SWIM address's IP.
     pub fn check_runnable(&self) -> Result<(), ConfigError> {
-        if self.config.cluster.enabled {
-            return Err(ConfigError(format!(
-                "cluster.enabled = true (from {}): cluster mode is not available in this build yet; \
-                 set it to false to run a single node",
-                self.origin("cluster.enabled")
-            )));
+        let c = &self.config.cluster;
+        if !c.enabled {
+            return Ok(());
         }
-        Ok(())
+        match c.swim_addr.parse::<SocketAddr>() {
+            Ok(a) if !a.ip().is_unspecified() && a.port() != 0 => Ok(()),
+            _ => Err(ConfigError(format!(
+                "cluster.swim_addr = {:?} (from {}): cluster mode needs a concrete IP:port \
+                 (not 0.0.0.0, not port 0); peers reach this node there",
+                c.swim_addr,
+                self.origin("cluster.swim_addr")
+            ))),
+        }
     }
 }
 
@@ -267,6 +278,9 @@ impl Config {
             }
             ("replication", "factor") => self.replication.factor = int(var, raw)?,
             ("replication", "write_ack") => self.replication.write_ack = int(var, raw)?,
+            ("replication", "anti_entropy_interval_ms") => {
+                self.replication.anti_entropy_interval_ms = int(var, raw)?
+            }
             ("replication", "on_minority") => {
                 self.replication.on_minority = match raw.trim() {
                     "read_only" => OnMinority::ReadOnly,
@@ -449,132 +463,14 @@ fn validate(l: &Loaded) -> Result<(), ConfigError> {
             format!("must be between 1 and replication.factor ({})", r.factor),
         );
     }
+    if r.anti_entropy_interval_ms < 100 {
+        return fail(
+            "replication.anti_entropy_interval_ms",
+            "must be at least 100".into(),
+        );
+    }
     Ok(())
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
-
-    fn file(text: &str) -> tempfile::NamedTempFile {
-        let f = tempfile::NamedTempFile::new().unwrap();
-        std::fs::write(f.path(), text).unwrap();
-        f
-    }
-
-    #[test]
-    fn defaults_without_a_file() {
-        let l = load(None, env(&[])).unwrap();
-        assert_eq!(l.config.api.bind_addr, "0.0.0.0:18180");
-        assert_eq!(l.config.storage.data_dir, PathBuf::from("./stemedb-data"));
-        assert_eq!(l.config.api.max_body_bytes, 16 * 1024 * 1024);
-        assert_eq!(l.config.api.max_batch, 10_000);
-        assert!(!l.config.api.require_signatures);
-        assert!(l.check_runnable().is_ok());
-    }
-
-    #[test]
-    fn file_values_and_env_overrides() {
-        let f = file(
-            "[api]\nbind_addr = \"127.0.0.1:9000\"\nmax_batch = 5\n[storage]\ndata_dir = \"/d\"\n\
-             [replication]\nfactor = 3\non_minority = \"accept\"\n[cluster]\nseeds = [\"a:1\"]\n",
-        );
-        let l = load(
-            Some(f.path()),
-            env(&[
-                ("STEMEDB_API_BIND_ADDR", "127.0.0.1:9001"),
-                ("STEMEDB_STORAGE_QUEUE_DEPTH", "7"),
-                ("STEMEDB_CLUSTER_SEEDS", "x:1, y:2"),
-                ("STEMEDB_LOG", "debug"),
-            ]),
-        )
-        .unwrap();
-        let c = &l.config;
-        assert_eq!(c.api.bind_addr, "127.0.0.1:9001");
-        assert_eq!(c.api.max_batch, 5);
-        assert_eq!(c.storage.data_dir, PathBuf::from("/d"));
-        assert_eq!(c.storage.queue_depth, 7);
-        assert_eq!(c.replication.on_minority, OnMinority::Accept);
-        assert_eq!(c.cluster.seeds, vec!["x:1", "y:2"]);
-        assert_eq!(c.store_config().queue_depth, 7);
-        assert!(l.origin("api.bind_addr").contains("STEMEDB_API_BIND_ADDR"));
-    }
-
-    #[test]
-    fn unknown_key_names_key_and_file() {
-        let f = file("[api]\nbind_adr = \"127.0.0.1:1\"\n");
-        let e = load(Some(f.path()), env(&[])).unwrap_err().0;
-        assert!(e.contains("bind_adr"), "{e}");
-        assert!(e.contains(&f.path().display().to_string()), "{e}");
-        let f = file("[apii]\n");
-        let e = load(Some(f.path()), env(&[])).unwrap_err().0;
-        assert!(e.contains("apii"), "{e}");
-    }
-
-    #[test]
-    fn bad_env_value_names_the_variable() {
-        let e = load(None, env(&[("STEMEDB_API_MAX_BATCH", "lots")]))
-            .unwrap_err()
-            .0;
-        assert!(e.contains("STEMEDB_API_MAX_BATCH"), "{e}");
-        let e = load(None, env(&[("STEMEDB_API_BIND_ADDR", "nowhere")]))
-            .unwrap_err()
-            .0;
-        assert!(
-            e.contains("api.bind_addr") && e.contains("STEMEDB_API_BIND_ADDR"),
-            "{e}"
-        );
-        let l = load(None, env(&[("STEMEDB_API_NOPE", "1")])).unwrap();
-        assert_eq!(l.warnings.len(), 1);
-    }
-
-    #[test]
-    fn validation_names_key_and_file() {
-        let f = file("[replication]\nfactor = 1\nwrite_ack = 2\n");
-        let e = load(Some(f.path()), env(&[])).unwrap_err().0;
-        assert!(e.contains("replication.write_ack"), "{e}");
-        assert!(e.contains(&f.path().display().to_string()), "{e}");
-        let f = file("[replication]\non_minority = \"maybe\"\n");
-        assert!(
-            load(Some(f.path()), env(&[]))
-                .unwrap_err()
-                .0
-                .contains("maybe")
-        );
-        let f = file("[storage]\nsegment_size = 10\n");
-        let e = load(Some(f.path()), env(&[])).unwrap_err().0;
-        assert!(e.contains("storage.segment_size"), "{e}");
-    }
-
-    #[test]
-    fn cluster_mode_is_refused_clearly() {
-        let f = file("[cluster]\nenabled = true\nnode_id = \"n1\"\n");
-        let l = load(Some(f.path()), env(&[])).unwrap();
-        let e = l.check_runnable().unwrap_err().0;
-        assert!(e.contains("cluster mode is not available"), "{e}");
-        let f = file("[cluster]\nenabled = true\n");
-        let e = load(Some(f.path()), env(&[])).unwrap_err().0;
-        assert!(e.contains("cluster.node_id"), "{e}");
-    }
-
-    #[test]
-    fn example_file_documents_the_defaults() {
-        let text = include_str!("../config.example.toml");
-        assert_eq!(parse_str(text).unwrap(), Config::default());
-    }
-
-    #[test]
-    fn missing_explicit_file_is_an_error() {
-        let e = load(Some(Path::new("/nonexistent/stemedb.toml")), env(&[]))
-            .unwrap_err()
-            .0;
-        assert!(e.contains("/nonexistent/stemedb.toml"), "{e}");
-    }
-}
+mod tests;

@@ -2,6 +2,7 @@
 //! binary, usable as a library so tests and the cluster crate can start it.
 //!
 //! # Layout
+//! - [`cluster`]: cluster mode (membership, replication, write/read coordination).
 //! - [`config`]: the TOML configuration, `STEMEDB_<SECTION>_<KEY>` overrides, validation.
 //! - [`server`]: [`server::router`] (the app) and [`server::serve`] (store open, listen, shutdown).
 //! - [`state`]: [`state::AppState`], shared by every handler.
@@ -15,6 +16,7 @@
 //!
 //! See `docs/http-api.md` for the endpoint reference.
 
+pub mod cluster;
 pub mod config;
 pub mod error;
 pub mod extract;

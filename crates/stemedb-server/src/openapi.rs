@@ -257,7 +257,7 @@ pub struct Health {
 pub struct Ready {
     /// `ready`.
     pub status: String,
-    /// `single` (one node).
+    /// `single` (one node), or `read_write` / `read_only` in cluster mode.
     pub mode: String,
 }
 

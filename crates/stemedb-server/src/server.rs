@@ -1,5 +1,5 @@
-//! Building the router and serving it: store open, listen, graceful shutdown,
-//! store close.
+//! Building the router and serving it: store open, listen, cluster mode
+//! (when enabled), graceful shutdown, cluster stop, store close.
 
 use std::future::{Future, IntoFuture};
 use std::time::Duration;
@@ -84,6 +84,9 @@ pub enum ServerError {
     /// Configuration is unusable.
     #[error(transparent)]
     Config(#[from] crate::config::ConfigError),
+    /// Cluster mode could not start.
+    #[error("cluster mode: {0}")]
+    Cluster(String),
     /// Serving failed.
     #[error("server error: {0}")]
     Serve(String),
@@ -117,7 +120,20 @@ pub async fn serve(
             "api.admin_token is not set: PUT /v1/agents/{{agent}}/trust is open to every client"
         );
     }
-    let state = AppState::new(store.clone(), config.api);
+    let runtime = if config.cluster.enabled {
+        match crate::cluster::start(&config, &store, addr).await {
+            Ok(rt) => Some(rt),
+            Err(e) => {
+                let s = store.clone();
+                let _ = tokio::task::spawn_blocking(move || s.close()).await;
+                return Err(e);
+            }
+        }
+    } else {
+        None
+    };
+    let mut state = AppState::new(store.clone(), config.api);
+    state.cluster = runtime.as_ref().map(|rt| rt.cluster.clone());
     let app = router(state);
     tracing::info!(%addr, data_dir = %dir, "stemedb-api listening");
     let (signalled_tx, signalled_rx) = tokio::sync::oneshot::channel::<()>();
@@ -139,6 +155,9 @@ pub async fn serve(
             Ok(Ok(()))
         }
     };
+    if let Some(rt) = runtime {
+        rt.shutdown().await;
+    }
     tracing::info!("closing storage");
     let closed = tokio::task::spawn_blocking(move || store.close()).await;
     match (result, closed) {

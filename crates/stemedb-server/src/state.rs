@@ -6,6 +6,7 @@ use metrics_exporter_prometheus::PrometheusHandle;
 use stemedb_records::hlc::Hlc;
 use stemedb_storage::Store;
 
+use crate::cluster::Cluster;
 use crate::config::ApiConfig;
 use crate::error::ApiError;
 
@@ -24,6 +25,8 @@ pub struct AppState {
     pub openapi_json: Arc<String>,
     /// The HTML docs page, rendered once.
     pub docs_html: Arc<String>,
+    /// Cluster mode (`None` on a single node).
+    pub cluster: Option<Arc<Cluster>>,
 }
 
 impl AppState {
@@ -37,6 +40,7 @@ impl AppState {
             metrics: crate::metrics::install(),
             openapi_json: Arc::new(doc.to_string()),
             docs_html: Arc::new(crate::routes::docs::render_html(&doc)),
+            cluster: None,
         }
     }
 

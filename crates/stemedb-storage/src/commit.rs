@@ -150,6 +150,10 @@ impl Committer {
             applier.add(rec, *pos)?;
         }
         applier.commit(self.log.end())?;
+        self.shared.log_end.store(
+            crate::store::pack(self.log.end()),
+            std::sync::atomic::Ordering::Release,
+        );
         self.note_epochs(&fresh, &positions);
         metrics::histogram!("stemedb_group_commit_records").record(fresh.len() as f64);
         metrics::histogram!("stemedb_group_commit_seconds").record(started.elapsed().as_secs_f64());

@@ -32,7 +32,7 @@ impl StoreConfig {
             queue_depth: 4096,
             max_batch_records: 16_384,
             index_cache_bytes: 64 * 1024 * 1024,
-            index_write_buffer_bytes: 64 * 1024 * 1024,
+            index_write_buffer_bytes: 256 * 1024 * 1024,
             index_journal_bytes: 256 * 1024 * 1024,
             fsync: true,
         }

@@ -2,7 +2,7 @@
 //! read-your-writes), reads over the indexes, rebuild and verify.
 
 use std::path::Path;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{SyncSender, TrySendError, sync_channel};
 use std::sync::{Arc, Mutex, RwLock};
 use std::thread::JoinHandle;
@@ -102,6 +102,8 @@ pub(crate) struct Shared {
     pub(crate) failed: Mutex<Option<String>>,
     pub(crate) epochs: RwLock<Vec<EpochEntry>>,
     pub(crate) queued: AtomicUsize,
+    /// End of the log (`segment << 32 | offset`), updated after each commit.
+    pub(crate) log_end: AtomicU64,
 }
 
 /// What [`Store::verify`] checked.
@@ -190,6 +192,7 @@ impl Store {
             failed: Mutex::new(None),
             epochs: RwLock::new(epochs),
             queued: AtomicUsize::new(0),
+            log_end: AtomicU64::new(pack(end)),
         });
         let (tx, rx) = sync_channel(cfg.queue_depth);
         let committer = Committer {
@@ -663,18 +666,38 @@ impl Store {
         self.inner.idx.counts()
     }
 
-    /// Bytes on disk: (log, index).
+    /// Bytes on disk: (log, index). The log counts written bytes, not the
+    /// space preallocated ahead of them in the active segment.
     pub fn disk_usage(&self) -> Result<(u64, u64)> {
-        let dir = self.inner.cfg.data_dir.join("log");
-        let mut log = 0;
-        for entry in std::fs::read_dir(&dir).map_err(|e| StorageError::io(&dir, e))? {
-            let entry = entry.map_err(|e| StorageError::io(&dir, e))?;
-            log += entry
-                .metadata()
-                .map_err(|e| StorageError::io(entry.path(), e))?
+        let end = self.log_end();
+        let mut log = u64::from(end.offset);
+        for seg in self
+            .inner
+            .reader
+            .segments()?
+            .into_iter()
+            .filter(|s| *s < end.segment)
+        {
+            let path = self
+                .inner
+                .cfg
+                .data_dir
+                .join("log")
+                .join(format!("{seg:010}.seg"));
+            log += std::fs::metadata(&path)
+                .map_err(|e| StorageError::io(&path, e))?
                 .len();
         }
         Ok((log, self.inner.idx.disk_space()?))
+    }
+
+    /// Position just past the last committed record.
+    pub fn log_end(&self) -> LogPos {
+        let v = self.inner.shared.log_end.load(Ordering::Acquire);
+        LogPos {
+            segment: (v >> 32) as u32,
+            offset: v as u32,
+        }
     }
 
     /// Approximate number of stored records.
@@ -692,6 +715,11 @@ impl Store {
             let _ = t.join();
         }
     }
+}
+
+/// Packs a log position into one word for [`Shared::log_end`].
+pub(crate) fn pack(p: LogPos) -> u64 {
+    (u64::from(p.segment) << 32) | u64::from(p.offset)
 }
 
 /// Puts committed results into the slots left open by [`Store::precheck`].

@@ -14,7 +14,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 use stemedb_records::{Record, RecordId, SignedRecord};
-use stemedb_storage::{Appended, Store};
+use stemedb_storage::{AppendStatus, Appended, Store};
 
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -119,8 +119,14 @@ pub(crate) fn count_written(kind: &'static str, a: &Appended) {
 
 /// Appends one record (group commit, durable and indexed on return) and
 /// answers `201 {"id", "status"}`. A full write queue is 503 `overloaded`.
+/// In cluster mode: 503 `read_only` in the minority, and the record is
+/// replicated before the answer (503 `replication_unavailable` below `write_ack`).
 pub(crate) async fn append_one(state: &AppState, rec: SignedRecord) -> Result<Response, ApiError> {
+    if let Some(c) = &state.cluster {
+        c.check_writable()?;
+    }
     let kind = rec.record().kind().as_str();
+    let copy = state.cluster.as_ref().map(|_| rec.clone());
     // Awaits the group commit without parking a blocking-pool thread.
     let appended = state
         .store
@@ -131,6 +137,10 @@ pub(crate) async fn append_one(state: &AppState, rec: SignedRecord) -> Result<Re
         .ok_or_else(|| ApiError::internal("append returned no result"))?
         .map_err(ApiError::from)?;
     count_written(kind, &appended);
+    if let (Some(c), Some(rec)) = (&state.cluster, copy) {
+        c.replicate(vec![(rec, appended.status == AppendStatus::Created)])
+            .await?;
+    }
     Ok((
         StatusCode::CREATED,
         Json(json!({"id": appended.id.to_hex(), "status": appended.status.as_str()})),

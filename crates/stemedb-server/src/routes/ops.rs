@@ -27,11 +27,23 @@ pub async fn health() -> Json<Value> {
 }
 
 /// Readiness: storage is open and recovered (the server listens only after
-/// that); `mode` is `single` in this build.
+/// that). `mode` is `single` on one node; in cluster mode it is `read_write`
+/// or `read_only` (minority with `on_minority = read_only`), and `cluster`
+/// holds the node id and the majority rule's counts.
 #[utoipa::path(get, path = "/v1/ready", tag = "ops",
     responses((status = 200, description = "Ready", body = Ready)))]
-pub async fn ready() -> Json<Value> {
-    Json(json!({"status": "ready", "mode": "single"}))
+pub async fn ready(State(state): State<AppState>) -> Json<Value> {
+    let Some(c) = &state.cluster else {
+        return Json(json!({"status": "ready", "mode": "single"}));
+    };
+    let q = c.quorum();
+    Json(json!({
+        "status": "ready",
+        "mode": q.mode.as_str(),
+        "cluster": {
+            "node_id": c.node_id, "visible": q.visible, "total": q.total, "majority": q.majority,
+        },
+    }))
 }
 
 /// Prometheus text exposition.
@@ -45,6 +57,9 @@ pub async fn metrics_text(State(state): State<AppState>) -> Result<Response, Api
             "metrics recorder is not installed in this process",
         ));
     };
+    if let Some(c) = &state.cluster {
+        c.hints.publish();
+    }
     let store = state.store.clone();
     let text = tokio::task::spawn_blocking(move || crate::metrics::render(&handle, &store)).await?;
     Ok((

@@ -112,6 +112,9 @@ pub async fn query(
 ) -> Result<Json<Value>, ApiError> {
     let p = Params::check(params, &PARAMS)?;
     let q = build_query(&p)?;
+    if let Some(c) = &state.cluster {
+        c.forward_read(&q.subject).await;
+    }
     let out = state.read(move |store| Ok(stemedb_query::run(store, &q)?.to_json()))?;
     Ok(Json(out))
 }

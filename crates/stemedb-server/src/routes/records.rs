@@ -9,6 +9,7 @@ use axum::routing::post;
 use axum::{Router, extract::State};
 use serde_json::{Value, json};
 use stemedb_records::{Record, RecordId, SignedRecord, wire};
+use stemedb_storage::AppendStatus;
 
 use super::{append_one, check_admin, check_retraction, check_signature_policy, count_written};
 use crate::error::ApiError;
@@ -52,7 +53,9 @@ pub async fn assert(
 /// one record per line; the lines of `GET /v1/export` are accepted). Items
 /// are assertions unless they carry `"kind"`. Every valid item is stored in
 /// one group commit; invalid items are reported by index and do not fail the
-/// others. Trust items need the admin token when one is configured.
+/// others. Trust items need the admin token when one is configured. In
+/// cluster mode the whole batch is answered 503 `replication_unavailable`
+/// when a stored item cannot reach `write_ack` copies (retrying is safe).
 #[utoipa::path(post, path = "/v1/assertions", tag = "write",
     request_body(content = Vec<AssertionIn>, description = "JSON array, or NDJSON with Content-Type application/x-ndjson"),
     responses(
@@ -73,9 +76,12 @@ pub async fn batch(
             items.len()
         )));
     }
+    if let Some(c) = &state.cluster {
+        c.check_writable()?;
+    }
     let admin = check_admin(&state, &headers);
     let st = state.clone();
-    let out = state
+    let (out, written) = state
         .blocking(move |store| {
             let n = items.len();
             let mut results: Vec<Option<Result<(RecordId, &'static str), ApiError>>> =
@@ -106,23 +112,37 @@ pub async fn batch(
             }
             let kinds: Vec<&'static str> =
                 valid.iter().map(|r| r.record().kind().as_str()).collect();
+            let copies: Vec<SignedRecord> = if st.cluster.is_some() {
+                valid.clone()
+            } else {
+                Vec::new()
+            };
             let appended = if valid.is_empty() {
                 Vec::new()
             } else {
                 store.try_append(valid)?
             };
+            let mut written: Vec<(SignedRecord, bool)> = Vec::new();
+            let mut copies = copies.into_iter();
             for ((i, kind), res) in valid_idx.into_iter().zip(kinds).zip(appended) {
+                let copy = copies.next();
                 results[i] = Some(match res {
                     Ok(a) => {
+                        if let Some(rec) = copy {
+                            written.push((rec, a.status == AppendStatus::Created));
+                        }
                         count_written(kind, &a);
                         Ok((a.id, a.status.as_str()))
                     }
                     Err(r) => Err(ApiError::from(r)),
                 });
             }
-            Ok(results)
+            Ok((results, written))
         })
         .await?;
+    if let Some(c) = &state.cluster {
+        c.replicate(written).await?;
+    }
     let (mut created, mut exists, mut failed) = (0u64, 0u64, 0u64);
     let results: Vec<Value> = out
         .into_iter()

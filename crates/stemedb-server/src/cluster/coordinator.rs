@@ -1,0 +1,216 @@
+//! Write path and read forwarding in cluster mode.
+//!
+//! Write: the handler appends locally first; then, per record, the partition
+//! is computed, a created record is folded into the Merkle digests, hints are
+//! written (durably) for every replica other than this node (every other
+//! member for `GLOBAL`), and the records are pushed to the live replicas
+//! concurrently (timeout [`REPLICA_TIMEOUT`]). Hints of replicas that answer
+//! `created`/`exists` are removed. A record is acknowledged once the durable
+//! copies (this node + acks) reach `write_ack`, clamped to the number of known
+//! members. When a replica is down, the record is also pushed to other live
+//! members (sloppy quorum: a durable copy elsewhere counts; the hint for the
+//! real replica stays until it is delivered).
+
+use std::collections::{HashMap, HashSet};
+
+use futures_util::future::join_all;
+use stemedb_cluster::Status;
+use stemedb_records::{RecordId, SignedRecord};
+use stemedb_replication::proto::PushStatus;
+use stemedb_replication::{Peer, Placement};
+use stemedb_storage::{AppendStatus, Store, partition};
+
+use super::{Cluster, REPLICA_TIMEOUT};
+use crate::error::ApiError;
+
+/// Pushes `records` to `peer` within [`REPLICA_TIMEOUT`]; the ids it holds durably now.
+async fn push_acked(peer: Peer, records: Vec<SignedRecord>) -> HashSet<RecordId> {
+    match tokio::time::timeout(REPLICA_TIMEOUT, peer.push(&records)).await {
+        Ok(Ok(outcomes)) => records
+            .iter()
+            .zip(outcomes)
+            .filter(|(_, o)| matches!(o.status, PushStatus::Created | PushStatus::Exists))
+            .map(|(r, _)| r.id())
+            .collect(),
+        Ok(Err(e)) => {
+            tracing::debug!(peer = peer.addr(), error = %e, "push failed");
+            HashSet::new()
+        }
+        Err(_) => {
+            tracing::debug!(peer = peer.addr(), "push timed out");
+            HashSet::new()
+        }
+    }
+}
+
+/// Appends records (blocking), folding created ones into `merkle`; returns how many were created.
+pub(crate) fn append_noting(
+    store: &Store,
+    merkle: &stemedb_replication::MerkleIndex,
+    records: Vec<SignedRecord>,
+) -> Result<usize, ApiError> {
+    let places: Vec<Placement> = records.iter().map(Placement::of).collect();
+    let outcomes = store.append(records)?;
+    let mut created = 0;
+    for (place, outcome) in places.into_iter().zip(outcomes) {
+        if let Ok(a) = outcome
+            && a.status == AppendStatus::Created
+        {
+            let p = place.resolve(store).map_err(ApiError::internal)?;
+            merkle.note_appended(p, a.id);
+            created += 1;
+        }
+    }
+    Ok(created)
+}
+
+impl Cluster {
+    /// Replicates records this node has just appended (`bool` = created here).
+    /// `Err(503 replication_unavailable)` when some record is durable on fewer
+    /// than the required nodes (it stays stored and hinted).
+    pub async fn replicate(&self, written: Vec<(SignedRecord, bool)>) -> Result<(), ApiError> {
+        if written.is_empty() {
+            return Ok(());
+        }
+        let members = self.membership.members();
+        let member_ids: Vec<String> = members.iter().map(|m| m.id().to_owned()).collect();
+        let required = self.write_ack.min(member_ids.len().max(1));
+        // 1. Partitions, digests and durable hints before anything is acknowledged.
+        let (store, merkle, hints) = (self.store.clone(), self.merkle.clone(), self.hints.clone());
+        let (me, factor) = (self.node_id.clone(), self.factor);
+        let (written, targets) = tokio::task::spawn_blocking(move || {
+            let ids: Vec<&str> = member_ids.iter().map(String::as_str).collect();
+            let mut targets: Vec<Vec<String>> = Vec::with_capacity(written.len());
+            let mut by_target: HashMap<String, Vec<RecordId>> = HashMap::new();
+            for (rec, created) in &written {
+                let p = Placement::of(rec)
+                    .resolve(&store)
+                    .map_err(ApiError::internal)?;
+                if *created {
+                    merkle.note_appended(p, rec.id());
+                }
+                let t: Vec<String> = stemedb_cluster::placement::replicas(p, &ids, factor)
+                    .into_iter()
+                    .filter(|id| *id != me)
+                    .collect();
+                for id in &t {
+                    by_target.entry(id.clone()).or_default().push(rec.id());
+                }
+                targets.push(t);
+            }
+            for (t, ids) in &by_target {
+                hints.add(t, ids).map_err(ApiError::internal)?;
+            }
+            Ok::<_, ApiError>((written, targets))
+        })
+        .await??;
+        // 2. Push to the live replicas concurrently.
+        let mut acks: Vec<usize> = vec![1; written.len()];
+        let mut per_target: HashMap<&str, Vec<usize>> = HashMap::new();
+        for (i, t) in targets.iter().enumerate() {
+            for id in t {
+                per_target.entry(id.as_str()).or_default().push(i);
+            }
+        }
+        let mut calls = Vec::new();
+        for (target, idx) in &per_target {
+            let Some(m) = members
+                .iter()
+                .find(|m| m.id() == *target && m.status.is_live())
+            else {
+                continue;
+            };
+            let Some(peer) = self.peer(m) else { continue };
+            let recs: Vec<SignedRecord> = idx.iter().map(|&i| written[i].0.clone()).collect();
+            calls.push(async move { (*target, push_acked(peer, recs).await) });
+        }
+        for (target, acked) in join_all(calls).await {
+            if acked.is_empty() {
+                continue;
+            }
+            for (i, (rec, _)) in written.iter().enumerate() {
+                if targets[i].iter().any(|t| t == target) && acked.contains(&rec.id()) {
+                    acks[i] += 1;
+                }
+            }
+            let (hints, t) = (self.hints.clone(), target.to_owned());
+            let ids: Vec<RecordId> = acked.into_iter().collect();
+            if let Err(e) = tokio::task::spawn_blocking(move || hints.remove(&t, &ids)).await {
+                tracing::warn!(error = %e, "hint removal task failed");
+            }
+        }
+        // 3. Short records: durable copies on other live members (sloppy quorum).
+        for m in members
+            .iter()
+            .filter(|m| !m.is_self && m.status == Status::Up)
+        {
+            let short: Vec<usize> = (0..written.len())
+                .filter(|&i| acks[i] < required && !targets[i].iter().any(|t| t == m.id()))
+                .collect();
+            if short.is_empty() {
+                continue;
+            }
+            let Some(peer) = self.peer(m) else { continue };
+            let recs: Vec<SignedRecord> = short.iter().map(|&i| written[i].0.clone()).collect();
+            let acked = push_acked(peer, recs).await;
+            for i in short {
+                if acked.contains(&written[i].0.id()) {
+                    acks[i] += 1;
+                }
+            }
+        }
+        let worst = acks.iter().copied().min().unwrap_or(required);
+        if worst < required {
+            metrics::counter!("stemedb_replicated_writes_total", "outcome" => "unavailable")
+                .increment(1);
+            return Err(ApiError::unavailable(
+                "replication_unavailable",
+                format!(
+                    "a record is durable on {worst} of the {required} nodes replication.write_ack needs; \
+                     it is kept and will be delivered, and retrying is safe"
+                ),
+                1,
+            ));
+        }
+        metrics::counter!("stemedb_replicated_writes_total", "outcome" => "acked").increment(1);
+        Ok(())
+    }
+
+    /// Before a read of `subject` on a node that is not one of its replicas:
+    /// fetches the subject's records from a live replica (within
+    /// [`REPLICA_TIMEOUT`]) and appends them locally. On failure the read is
+    /// answered from local data.
+    pub async fn forward_read(&self, subject: &str) {
+        let p = partition::of_subject(subject);
+        let members = self.membership.members();
+        let replicas = self.replicas_of(p, &members);
+        if replicas.contains(&self.node_id) {
+            return;
+        }
+        let deadline = tokio::time::Instant::now() + REPLICA_TIMEOUT;
+        for r in &replicas {
+            let Some(m) = members.iter().find(|m| m.id() == r && m.status.is_live()) else {
+                continue;
+            };
+            let Some(peer) = self.peer(m) else { continue };
+            let fetched = tokio::time::timeout_at(deadline, peer.subject_records(subject)).await;
+            let records = match fetched {
+                Ok(Ok(records)) => records,
+                Ok(Err(e)) => {
+                    tracing::debug!(peer = r.as_str(), error = %e, "forwarded read failed");
+                    continue;
+                }
+                Err(_) => break,
+            };
+            let (store, merkle) = (self.store.clone(), self.merkle.clone());
+            let applied =
+                tokio::task::spawn_blocking(move || append_noting(&store, &merkle, records)).await;
+            if let Ok(Ok(_)) = applied {
+                metrics::counter!("stemedb_forwarded_reads_total", "outcome" => "ok").increment(1);
+                return;
+            }
+        }
+        metrics::counter!("stemedb_forwarded_reads_total", "outcome" => "local_fallback")
+            .increment(1);
+    }
+}

@@ -1,0 +1,324 @@
+//! Start-up and shutdown of cluster mode, the background loops (hint
+//! delivery, anti-entropy) and the gateway's status and sync hooks.
+
+use std::collections::{BTreeSet, HashMap};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use stemedb_cluster::gateway::{self, BoxFuture, GatewayState};
+use stemedb_cluster::membership::now_ms;
+use stemedb_cluster::placement::{self, GLOBAL};
+use stemedb_cluster::{
+    Membership, MembershipConfig, OnMinority, Status, StatusSource, SyncError, SyncRequest,
+    SyncTrigger,
+};
+use stemedb_replication::{HintQueue, MerkleIndex, ReplicationState, deliver_hints, sync_with};
+use stemedb_storage::Store;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use super::Cluster;
+use crate::config::{self, Config};
+use crate::server::ServerError;
+
+/// How often hints are offered to targets that are UP.
+const HINT_INTERVAL: Duration = Duration::from_millis(500);
+/// First anti-entropy round after start-up (catch-up after a restart), unless the interval is shorter.
+const FIRST_ROUND: Duration = Duration::from_secs(3);
+/// Longest wait for a background loop or a server task at shutdown.
+const STOP_WAIT: Duration = Duration::from_secs(5);
+
+/// The running cluster machinery of one node.
+pub struct ClusterRuntime {
+    /// The shared handle handlers use.
+    pub cluster: Arc<Cluster>,
+    stop_loops: watch::Sender<bool>,
+    stop_servers: watch::Sender<bool>,
+    loops: Vec<JoinHandle<()>>,
+    servers: Vec<(&'static str, JoinHandle<()>)>,
+}
+
+fn fail(what: impl std::fmt::Display) -> ServerError {
+    ServerError::Cluster(what.to_string())
+}
+
+fn addr(key: &str, v: &str) -> Result<SocketAddr, ServerError> {
+    v.parse()
+        .map_err(|_| fail(format!("{key} {v:?} is not an IP:port address")))
+}
+
+async fn bind(key: &str, a: SocketAddr) -> Result<TcpListener, ServerError> {
+    TcpListener::bind(a)
+        .await
+        .map_err(|e| fail(format!("cannot listen on {key} {a}: {e}")))
+}
+
+async fn stopped(mut rx: watch::Receiver<bool>) {
+    let _ = rx.wait_for(|v| *v).await;
+}
+
+/// Starts cluster mode: Merkle digests (before any write is served), hints,
+/// the gRPC replication server, SWIM membership, the gateway and the loops.
+pub async fn start(
+    config: &Config,
+    store: &Store,
+    api_addr: SocketAddr,
+) -> Result<ClusterRuntime, ServerError> {
+    let c = &config.cluster;
+    let r = &config.replication;
+    let swim = addr("cluster.swim_addr", &c.swim_addr)?;
+    let rpc = addr("cluster.rpc_addr", &c.rpc_addr)?;
+    let gw = addr("cluster.bind_addr", &c.bind_addr)?;
+    let s = store.clone();
+    let merkle = tokio::task::spawn_blocking(move || MerkleIndex::build(&s))
+        .await
+        .map_err(fail)?
+        .map_err(|e| fail(format!("cannot build the Merkle digests: {e}")))?;
+    let dir = config.storage.data_dir.clone();
+    let hints = tokio::task::spawn_blocking(move || HintQueue::open(&dir))
+        .await
+        .map_err(fail)?
+        .map_err(|e| fail(format!("cannot open the hint queue: {e}")))?;
+    let rpc_listener = bind("cluster.rpc_addr", rpc).await?;
+    let gw_listener = bind("cluster.bind_addr", gw).await?;
+    let seeds: BTreeSet<&str> = c
+        .seeds
+        .iter()
+        .map(String::as_str)
+        .filter(|s| *s != c.swim_addr)
+        .collect();
+    let min_cluster_size = seeds.len() + 1;
+    let mut mc = MembershipConfig::new(c.node_id.clone(), swim, api_addr, gw, rpc);
+    mc.seeds = seeds.iter().map(|s| (*s).to_owned()).collect();
+    let membership = Membership::start(mc)
+        .await
+        .map_err(|e| fail(format!("cannot start membership: {e}")))?;
+    let on_minority = match r.on_minority {
+        config::OnMinority::ReadOnly => OnMinority::ReadOnly,
+        config::OnMinority::Accept => OnMinority::Accept,
+    };
+    let cluster = Arc::new(Cluster {
+        membership: membership.clone(),
+        store: store.clone(),
+        merkle: Arc::new(merkle),
+        hints: Arc::new(hints),
+        node_id: c.node_id.clone(),
+        factor: r.factor,
+        write_ack: r.write_ack,
+        on_minority,
+        min_cluster_size,
+        peers: Mutex::new(HashMap::new()),
+        last_round: Mutex::new(None),
+        sync_lock: tokio::sync::Mutex::new(()),
+    });
+    let (stop_loops, loops_rx) = watch::channel(false);
+    let (stop_servers, servers_rx) = watch::channel(false);
+    let rstate = ReplicationState {
+        store: store.clone(),
+        merkle: cluster.merkle.clone(),
+    };
+    let grpc_stop = stopped(servers_rx.clone());
+    let grpc = tokio::spawn(async move {
+        if let Err(e) = stemedb_replication::serve_listener(rpc_listener, rstate, grpc_stop).await {
+            tracing::error!(error = %e, "replication server failed");
+        }
+    });
+    let gstate = GatewayState::new(membership, r.factor, on_minority)
+        .with_status(cluster.clone())
+        .with_sync(cluster.clone())
+        .with_min_cluster_size(min_cluster_size);
+    let gw_stop = stopped(servers_rx);
+    let gateway = tokio::spawn(async move {
+        if let Err(e) = gateway::serve(gw_listener, gstate, gw_stop).await {
+            tracing::error!(error = %e, "cluster gateway failed");
+        }
+    });
+    let interval = Duration::from_millis(r.anti_entropy_interval_ms);
+    let loops = vec![
+        tokio::spawn(hint_loop(cluster.clone(), loops_rx.clone())),
+        tokio::spawn(anti_entropy_loop(cluster.clone(), interval, loops_rx)),
+    ];
+    tracing::info!(node_id = %c.node_id, %swim, %rpc, gateway = %gw, min_cluster_size, "cluster mode started");
+    Ok(ClusterRuntime {
+        cluster,
+        stop_loops,
+        stop_servers,
+        loops,
+        servers: vec![("replication", grpc), ("gateway", gateway)],
+    })
+}
+
+async fn join_or_abort(name: &str, task: JoinHandle<()>) {
+    let abort = task.abort_handle();
+    if tokio::time::timeout(STOP_WAIT, task).await.is_err() {
+        tracing::warn!(task = name, "did not stop in time; aborted");
+        abort.abort();
+    }
+}
+
+impl ClusterRuntime {
+    /// Stops the loops, leaves the membership, stops gRPC and the gateway, flushes hints.
+    pub async fn shutdown(self) {
+        let _ = self.stop_loops.send(true);
+        for task in self.loops {
+            join_or_abort("cluster loop", task).await;
+        }
+        self.cluster.membership.shutdown().await;
+        let _ = self.stop_servers.send(true);
+        for (name, task) in self.servers {
+            join_or_abort(name, task).await;
+        }
+        let hints = self.cluster.hints.clone();
+        if let Ok(Err(e)) = tokio::task::spawn_blocking(move || hints.flush()).await {
+            tracing::warn!(error = %e, "cannot flush the hint queue");
+        }
+        tracing::info!("cluster mode stopped");
+    }
+}
+
+/// Waits `d` or until stopped; `false` when stopped.
+async fn pause(d: Duration, stop: &mut watch::Receiver<bool>) -> bool {
+    let stopped = tokio::select! {
+        () = tokio::time::sleep(d) => None,
+        _ = stop.wait_for(|v| *v) => Some(()),
+    };
+    stopped.is_none() && !*stop.borrow()
+}
+
+async fn hint_loop(cluster: Arc<Cluster>, mut stop: watch::Receiver<bool>) {
+    while pause(HINT_INTERVAL, &mut stop).await {
+        let hints = cluster.hints.clone();
+        let targets = match tokio::task::spawn_blocking(move || hints.targets()).await {
+            Ok(Ok(t)) => t,
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "cannot list hint targets");
+                continue;
+            }
+            Err(_) => continue,
+        };
+        let members = cluster.membership.members();
+        for target in targets {
+            let Some(m) = members
+                .iter()
+                .find(|m| m.id() == target && m.status == Status::Up && !m.is_self)
+            else {
+                continue;
+            };
+            let Some(peer) = cluster.peer(m) else {
+                continue;
+            };
+            if let Err(e) = deliver_hints(&peer, &target, &cluster.store, &cluster.hints).await {
+                tracing::debug!(target = %target, error = %e, "hint delivery failed; will retry");
+            }
+        }
+        cluster.hints.publish();
+    }
+}
+
+async fn anti_entropy_loop(
+    cluster: Arc<Cluster>,
+    interval: Duration,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut wait = interval.min(FIRST_ROUND);
+    while pause(wait, &mut stop).await {
+        wait = interval;
+        if let Err(e) = cluster.anti_entropy(None).await {
+            tracing::debug!(error = %e, "anti-entropy round skipped");
+        }
+    }
+}
+
+impl Cluster {
+    /// One anti-entropy round with every live peer (or `only` that one), over
+    /// the partitions both nodes are replicas of plus `GLOBAL`; returns the summary.
+    pub async fn anti_entropy(&self, only: Option<&str>) -> Result<Value, SyncError> {
+        let _round = self.sync_lock.lock().await;
+        let members = self.membership.members();
+        if let Some(p) = only
+            && !members.iter().any(|m| m.id() == p && !m.is_self)
+        {
+            return Err(SyncError {
+                status: 404,
+                code: "unknown_peer".into(),
+                message: format!("no member {p:?} other than this node"),
+            });
+        }
+        let ids: Vec<&str> = members.iter().map(|m| m.id()).collect();
+        let table = placement::table(&ids, self.factor);
+        let (mut fetched, mut pushed, mut failed) = (0usize, 0usize, 0usize);
+        let mut peers = Vec::new();
+        let started = now_ms();
+        for m in members
+            .iter()
+            .filter(|m| !m.is_self && m.status.is_live() && only.is_none_or(|p| p == m.id()))
+        {
+            let both = |r: &Vec<String>| r.contains(&self.node_id) && r.iter().any(|x| x == m.id());
+            let partitions: Vec<u16> = table
+                .iter()
+                .filter(|(_, r)| both(r))
+                .map(|(p, _)| *p)
+                .chain(std::iter::once(GLOBAL))
+                .collect();
+            let Some(peer) = self.peer(m) else { continue };
+            match sync_with(&peer, &self.store, &self.merkle, &partitions).await {
+                Ok(rep) => {
+                    fetched += rep.records_fetched;
+                    pushed += rep.records_pushed;
+                    peers.push(json!({
+                        "peer": m.id(), "ok": true,
+                        "partitions_compared": rep.partitions_compared,
+                        "partitions_differing": rep.partitions_differing,
+                        "buckets_differing": rep.buckets_differing,
+                        "records_fetched": rep.records_fetched,
+                        "records_pushed": rep.records_pushed,
+                        "bytes_sent": rep.bytes_sent,
+                        "bytes_received": rep.bytes_received,
+                        "elapsed_ms": rep.elapsed_ms,
+                    }));
+                }
+                Err(e) => {
+                    failed += 1;
+                    peers.push(json!({"peer": m.id(), "ok": false, "error": e.to_string()}));
+                }
+            }
+        }
+        let summary = json!({
+            "started_at_ms": started,
+            "finished_at_ms": now_ms(),
+            "peers": peers,
+            "repaired": fetched + pushed,
+            "records_fetched": fetched,
+            "records_pushed": pushed,
+            "failed_peers": failed,
+        });
+        self.set_last_round(summary.clone());
+        Ok(summary)
+    }
+}
+
+impl StatusSource for Cluster {
+    fn hints_pending(&self) -> Option<u64> {
+        Some(self.hints.pending_total())
+    }
+
+    fn replication_lag_seconds(&self) -> Option<f64> {
+        match self.hints.oldest_age() {
+            Ok(age) => Some(age.map_or(0.0, |a| a.as_secs_f64())),
+            Err(_) => None,
+        }
+    }
+
+    fn last_anti_entropy(&self) -> Option<Value> {
+        self.last_round()
+    }
+}
+
+impl SyncTrigger for Cluster {
+    fn trigger(&self, request: SyncRequest) -> BoxFuture<'_, Result<Value, SyncError>> {
+        Box::pin(async move { self.anti_entropy(request.peer.as_deref()).await })
+    }
+}

@@ -1,0 +1,129 @@
+//! Tests of the configuration loader.
+
+use super::*;
+
+fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+fn file(text: &str) -> tempfile::NamedTempFile {
+    let f = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(f.path(), text).unwrap();
+    f
+}
+
+#[test]
+fn defaults_without_a_file() {
+    let l = load(None, env(&[])).unwrap();
+    assert_eq!(l.config.api.bind_addr, "0.0.0.0:18180");
+    assert_eq!(l.config.storage.data_dir, PathBuf::from("./stemedb-data"));
+    assert_eq!(l.config.api.max_body_bytes, 16 * 1024 * 1024);
+    assert_eq!(l.config.api.max_batch, 10_000);
+    assert!(!l.config.api.require_signatures);
+    assert!(l.check_runnable().is_ok());
+}
+
+#[test]
+fn file_values_and_env_overrides() {
+    let f = file(
+        "[api]\nbind_addr = \"127.0.0.1:9000\"\nmax_batch = 5\n[storage]\ndata_dir = \"/d\"\n\
+         [replication]\nfactor = 3\non_minority = \"accept\"\n[cluster]\nseeds = [\"a:1\"]\n",
+    );
+    let l = load(
+        Some(f.path()),
+        env(&[
+            ("STEMEDB_API_BIND_ADDR", "127.0.0.1:9001"),
+            ("STEMEDB_STORAGE_QUEUE_DEPTH", "7"),
+            ("STEMEDB_CLUSTER_SEEDS", "x:1, y:2"),
+            ("STEMEDB_LOG", "debug"),
+        ]),
+    )
+    .unwrap();
+    let c = &l.config;
+    assert_eq!(c.api.bind_addr, "127.0.0.1:9001");
+    assert_eq!(c.api.max_batch, 5);
+    assert_eq!(c.storage.data_dir, PathBuf::from("/d"));
+    assert_eq!(c.storage.queue_depth, 7);
+    assert_eq!(c.replication.on_minority, OnMinority::Accept);
+    assert_eq!(c.cluster.seeds, vec!["x:1", "y:2"]);
+    assert_eq!(c.store_config().queue_depth, 7);
+    assert!(l.origin("api.bind_addr").contains("STEMEDB_API_BIND_ADDR"));
+}
+
+#[test]
+fn unknown_key_names_key_and_file() {
+    let f = file("[api]\nbind_adr = \"127.0.0.1:1\"\n");
+    let e = load(Some(f.path()), env(&[])).unwrap_err().0;
+    assert!(e.contains("bind_adr"), "{e}");
+    assert!(e.contains(&f.path().display().to_string()), "{e}");
+    let f = file("[apii]\n");
+    let e = load(Some(f.path()), env(&[])).unwrap_err().0;
+    assert!(e.contains("apii"), "{e}");
+}
+
+#[test]
+fn bad_env_value_names_the_variable() {
+    let e = load(None, env(&[("STEMEDB_API_MAX_BATCH", "lots")]))
+        .unwrap_err()
+        .0;
+    assert!(e.contains("STEMEDB_API_MAX_BATCH"), "{e}");
+    let e = load(None, env(&[("STEMEDB_API_BIND_ADDR", "nowhere")]))
+        .unwrap_err()
+        .0;
+    assert!(
+        e.contains("api.bind_addr") && e.contains("STEMEDB_API_BIND_ADDR"),
+        "{e}"
+    );
+    let l = load(None, env(&[("STEMEDB_API_NOPE", "1")])).unwrap();
+    assert_eq!(l.warnings.len(), 1);
+}
+
+#[test]
+fn validation_names_key_and_file() {
+    let f = file("[replication]\nfactor = 1\nwrite_ack = 2\n");
+    let e = load(Some(f.path()), env(&[])).unwrap_err().0;
+    assert!(e.contains("replication.write_ack"), "{e}");
+    assert!(e.contains(&f.path().display().to_string()), "{e}");
+    let f = file("[replication]\non_minority = \"maybe\"\n");
+    assert!(
+        load(Some(f.path()), env(&[]))
+            .unwrap_err()
+            .0
+            .contains("maybe")
+    );
+    let f = file("[storage]\nsegment_size = 10\n");
+    let e = load(Some(f.path()), env(&[])).unwrap_err().0;
+    assert!(e.contains("storage.segment_size"), "{e}");
+}
+
+#[test]
+fn cluster_mode_needs_a_concrete_swim_addr() {
+    let f = file("[cluster]\nenabled = true\nnode_id = \"n1\"\n");
+    let l = load(Some(f.path()), env(&[])).unwrap();
+    let e = l.check_runnable().unwrap_err().0;
+    assert!(e.contains("cluster.swim_addr"), "{e}");
+    let f = file("[cluster]\nenabled = true\nnode_id = \"n1\"\nswim_addr = \"127.0.0.2:18183\"\n");
+    let l = load(Some(f.path()), env(&[])).unwrap();
+    assert!(l.check_runnable().is_ok());
+    assert_eq!(l.config.replication.anti_entropy_interval_ms, 30_000);
+    let f = file("[cluster]\nenabled = true\n");
+    let e = load(Some(f.path()), env(&[])).unwrap_err().0;
+    assert!(e.contains("cluster.node_id"), "{e}");
+}
+
+#[test]
+fn example_file_documents_the_defaults() {
+    let text = include_str!("../../config.example.toml");
+    assert_eq!(parse_str(text).unwrap(), Config::default());
+}
+
+#[test]
+fn missing_explicit_file_is_an_error() {
+    let e = load(Some(Path::new("/nonexistent/stemedb.toml")), env(&[]))
+        .unwrap_err()
+        .0;
+    assert!(e.contains("/nonexistent/stemedb.toml"), "{e}");
+}
