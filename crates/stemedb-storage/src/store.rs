@@ -462,25 +462,28 @@ impl Store {
 
     /// Retractions and votes that target `id`, oldest first in log order.
     pub fn annotations(&self, id: RecordId) -> Result<Vec<Stored>> {
-        let mut out = Vec::new();
-        for kv in self.inner.idx.target.prefix(id.as_bytes()) {
-            let k = kv.key()?;
-            if let Some(pos) = k.get(33..).and_then(LogPos::from_bytes) {
-                out.push(Stored {
-                    record: self.read_at(pos)?,
-                    pos,
-                });
-            }
-        }
-        Ok(out)
+        // Keys: target id (32) ‖ kind (1) ‖ position.
+        self.read_keyed(&self.inner.idx.target, id.as_bytes(), 33)
     }
 
     /// Assertions whose `parent` is `id`.
     pub fn children(&self, id: RecordId) -> Result<Vec<Stored>> {
+        // Keys: parent id (32) ‖ position.
+        self.read_keyed(&self.inner.idx.children, id.as_bytes(), 32)
+    }
+
+    /// Reads the records whose log position ends the keys under `prefix`,
+    /// starting at byte `pos_at` of each key.
+    fn read_keyed(
+        &self,
+        ks: &fjall::Keyspace,
+        prefix: &[u8],
+        pos_at: usize,
+    ) -> Result<Vec<Stored>> {
         let mut out = Vec::new();
-        for kv in self.inner.idx.children.prefix(id.as_bytes()) {
+        for kv in ks.prefix(prefix) {
             let k = kv.key()?;
-            if let Some(pos) = k.get(32..).and_then(LogPos::from_bytes) {
+            if let Some(pos) = k.get(pos_at..).and_then(LogPos::from_bytes) {
                 out.push(Stored {
                     record: self.read_at(pos)?,
                     pos,
