@@ -6,10 +6,13 @@
 //! stemedb-bench query [N] [DIR]     end-to-end query (index fetch + lens) at N assertions
 //! stemedb-bench rebuild [N] [DIR]   ingest N, then time one full index rebuild
 //! stemedb-bench signed [N] [DIR]    bulk ingest of N pre-signed assertions (verification timed)
+//! stemedb-bench bulk [N] [DIR]      bulk ingest of N, lookups, rebuild, replay, verify
 //! stemedb-bench http-ingest [N] [URL]  POST N assertions as NDJSON batches of 1,000
 //!                                   (THREADS connections, default 4) to a running server
 //! ```
 //! N defaults to 1,000,000; DIR defaults to a temporary directory.
+//! `STEMEDB_BENCH_LOOKUPS_ONLY=1 stemedb-bench storage N` stops after the lookup
+//! measurements (used for the 10M-assertion figures).
 
 mod http;
 mod query;
@@ -41,6 +44,7 @@ fn main() {
         "query" => query::run(n, root),
         "rebuild" => storage::rebuild_only(n, root),
         "signed" => storage::bulk(n, true, root),
+        "bulk" => storage::bulk(n, false, root),
         "http-ingest" => http::ingest(
             root.as_deref().unwrap_or("http://127.0.0.1:18180"),
             n,
@@ -51,7 +55,7 @@ fn main() {
         ),
         _ => {
             eprintln!(
-                "usage: stemedb-bench storage|query|rebuild|signed [N] [DIR] | http-ingest [N] [URL]"
+                "usage: stemedb-bench storage|query|rebuild|signed|bulk [N] [DIR] | http-ingest [N] [URL]"
             );
             std::process::exit(2);
         }
