@@ -9,9 +9,10 @@ N=${1:-1000000}
 PORT=${PORT:-18190}
 URL=http://127.0.0.1:$PORT
 cargo build -q --release --bin stemedb-api --bin stemedb-bench
+rel="${CARGO_TARGET_DIR:-$PWD/target}/release"
 data=$(mktemp -d)
 STEMEDB_STORAGE_DATA_DIR="$data/db" STEMEDB_API_BIND_ADDR=127.0.0.1:$PORT STEMEDB_LOG=warn \
-  ./target/release/stemedb-api >"$data/server.log" 2>&1 &
+  "$rel/stemedb-api" >"$data/server.log" 2>&1 &
 server=$!
 trap 'kill $server 2>/dev/null; wait $server 2>/dev/null; rm -rf "$data"' EXIT
 for _ in $(seq 1 100); do curl -sf $URL/v1/health >/dev/null && break; sleep 0.1; done
@@ -23,7 +24,7 @@ wrk -t2 -c64 -d20s --latency -s "$(script assert)" $URL | grep RESULT
 echo "  server peak RSS so far: $(rss)"
 
 echo "batch ingest of $N:"
-THREADS=4 ./target/release/stemedb-bench http-ingest "$N" $URL
+THREADS=4 "$rel/stemedb-bench" http-ingest "$N" $URL
 echo "  server peak RSS so far: $(rss)"
 
 echo "GET /v1/query with a lens on the $N-assertion store, 64 connections, 20 s:"

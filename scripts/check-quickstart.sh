@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build -q --bin stemedb-api --bin stemedb
-bin="$PWD/target/debug"
+bin="${CARGO_TARGET_DIR:-$PWD/target}/debug"
 data=$(mktemp -d)
 log="$data/server.log"
 STEMEDB_STORAGE_DATA_DIR="$data/db" STEMEDB_API_BIND_ADDR=127.0.0.1:18180 "$bin/stemedb-api" >"$log" 2>&1 &
