@@ -51,7 +51,14 @@ impl AppState {
     where
         F: FnOnce(&Store) -> Result<T, ApiError>,
     {
-        tokio::task::block_in_place(|| f(&self.store))
+        // block_in_place panics on a current-thread runtime (e.g. an embedding
+        // that builds one); there the read simply runs in place.
+        match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
+            Ok(tokio::runtime::RuntimeFlavor::MultiThread) => {
+                tokio::task::block_in_place(|| f(&self.store))
+            }
+            _ => f(&self.store),
+        }
     }
 
     /// Runs blocking store work on the blocking pool.
