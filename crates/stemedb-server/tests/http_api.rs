@@ -301,8 +301,12 @@ fn bad_input_is_rejected_precisely_and_stores_nothing() {
 #[test]
 fn batches_store_good_items_and_report_bad_ones() {
     let s = Server::start(&[("STEMEDB_API_MAX_BATCH", "5")]);
-    let good1 = assertion("b:1", "p", "v", "a");
-    let good2 = assertion("b:2", "p", "v", "a");
+    // Fixed timestamps: an unstamped item is stamped by the server clock per
+    // item, so the repeated good1 is only a duplicate when its bytes are equal.
+    let mut good1 = assertion("b:1", "p", "v", "a");
+    good1["timestamp"] = json!(1_000);
+    let mut good2 = assertion("b:2", "p", "v", "a");
+    good2["timestamp"] = json!(1_001);
     let mut bad = assertion("b:3", "p", "v", "a");
     bad["confidence"] = json!(7);
     let body = json!([good1, {"subject": "b:4"}, good2, bad, good1]);
