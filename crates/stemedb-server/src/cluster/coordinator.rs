@@ -64,7 +64,23 @@ pub(crate) fn append_noting(
     Ok(created)
 }
 
+/// Histogram: seconds from a write being durable here to being durable on a replica it was pushed to.
+pub const REPLICATION_DELAY: &str = "stemedb_replication_delay_seconds";
+
 impl Cluster {
+    /// Durable copies a write needs before it is acknowledged: `write_ack`,
+    /// clamped to the known members; in the minority with `on_minority =
+    /// "accept"`, clamped to the members this node can see (the rest is
+    /// hinted and merges after the partition heals).
+    fn required_acks(&self, members: &[stemedb_cluster::Member]) -> usize {
+        let known = self.write_ack.min(members.len().max(1));
+        let q = self.quorum();
+        if q.majority || self.on_minority != stemedb_cluster::OnMinority::Accept {
+            return known;
+        }
+        known.min(q.visible.max(1))
+    }
+
     /// Replicates records this node has just appended (`bool` = created here).
     /// `Err(503 replication_unavailable)` when some record is durable on fewer
     /// than the required nodes (it stays stored and hinted).
@@ -72,9 +88,10 @@ impl Cluster {
         if written.is_empty() {
             return Ok(());
         }
+        let durable_at = std::time::Instant::now();
         let members = self.membership.members();
         let member_ids: Vec<String> = members.iter().map(|m| m.id().to_owned()).collect();
-        let required = self.write_ack.min(member_ids.len().max(1));
+        let required = self.required_acks(&members);
         // 1. Partitions, digests and durable hints before anything is acknowledged.
         let (store, merkle, hints) = (self.store.clone(), self.merkle.clone(), self.hints.clone());
         let (me, factor) = (self.node_id.clone(), self.factor);
@@ -128,6 +145,8 @@ impl Cluster {
             if acked.is_empty() {
                 continue;
             }
+            // Local durability to durability on this replica: the per-write replication lag.
+            metrics::histogram!(REPLICATION_DELAY).record(durable_at.elapsed().as_secs_f64());
             for (i, (rec, _)) in written.iter().enumerate() {
                 if targets[i].iter().any(|t| t == target) && acked.contains(&rec.id()) {
                     acks[i] += 1;
