@@ -75,6 +75,31 @@ fn three_node_cluster() {
         );
         written.push((subject, id));
     }
+    // A record read by id through a node that is not one of its replicas:
+    // fetched from a member that holds it (with its votes), then stored there.
+    let (subject, id) = written
+        .iter()
+        .find(|(s, _)| !replicas_of(s).iter().any(|r| r == "node3"))
+        .expect("some subject is not on node3");
+    assert!(!c.stores(2, id), "node3 is not a replica of {subject}");
+    let vote = json!({"target": id, "agent": "checker", "weight": 1.0});
+    let (s, _, body) = call("POST", &c.api(0, "/v1/vote"), Some(&vote));
+    assert_eq!(s, 201, "{body}");
+    let (s, _, body) = call("GET", &c.api(2, &format!("/v1/assertions/{id}")), None);
+    assert_eq!(s, 200, "GET by id through a non-replica: {body}");
+    assert_eq!(
+        json_of(&body)["votes"].as_array().map(Vec::len),
+        Some(1),
+        "{body}"
+    );
+    let (s, _, body) = call("GET", &c.api(2, &format!("/v1/trace/{id}")), None);
+    assert_eq!(s, 200, "trace through a non-replica: {body}");
+    let (s, _, body) = call(
+        "GET",
+        &c.api(2, &format!("/v1/assertions/{id}?local=maybe")),
+        None,
+    );
+    assert_eq!(s, 400, "{body}");
     for i in [1, 2] {
         for (subject, id) in &written {
             let ok = eventually(Duration::from_secs(10), || {
@@ -94,7 +119,10 @@ fn three_node_cluster() {
             );
         }
     }
-    eprintln!("phase 2 (replicated, roots agree) after {:?}", t0.elapsed());
+    eprintln!(
+        "phase 2 (replicated, roots agree, reads by id forwarded) after {:?}",
+        t0.elapsed()
+    );
 
     // (3) SIGKILL node3 during a steady write load through node1 and node2.
     let stop = Arc::new(AtomicBool::new(false));
@@ -136,8 +164,10 @@ fn three_node_cluster() {
     for (_, subject, id, _, _) in &acked {
         let id = id.as_deref().expect("acked id");
         if replicas_of(subject).iter().any(|r| r == "node3") {
-            let (s, _, _) = call("GET", &c.api(2, &format!("/v1/assertions/{id}")), None);
-            assert_eq!(s, 200, "node3 (a replica) lacks acknowledged {subject}");
+            assert!(
+                c.stores(2, id),
+                "node3 (a replica) lacks acknowledged {subject}"
+            );
             local += 1;
         }
         assert!(

@@ -16,7 +16,7 @@ use std::collections::{HashMap, HashSet};
 use futures_util::future::join_all;
 use stemedb_cluster::Status;
 use stemedb_records::{RecordId, SignedRecord};
-use stemedb_replication::proto::PushStatus;
+use stemedb_replication::proto::{FetchPhase, PushStatus};
 use stemedb_replication::{Peer, Placement};
 use stemedb_storage::{AppendStatus, Store, partition};
 
@@ -232,4 +232,62 @@ impl Cluster {
         metrics::counter!("stemedb_forwarded_reads_total", "outcome" => "local_fallback")
             .increment(1);
     }
+
+    /// Before a read of record `id` this node does not hold (the id says
+    /// nothing about its partition): asks the live members in turn (within
+    /// [`REPLICA_TIMEOUT`] overall) and stores what it finds locally: for an
+    /// assertion, its subject's records (so votes and retractions come along);
+    /// for a vote or retraction, its target first. On failure the read is
+    /// answered from local data (404).
+    pub async fn forward_get(&self, id: RecordId) {
+        let store = self.store.clone();
+        if let Ok(Ok(Some(_))) = tokio::task::spawn_blocking(move || store.locate(id)).await {
+            return;
+        }
+        let deadline = tokio::time::Instant::now() + REPLICA_TIMEOUT;
+        let members = self.membership.members();
+        for m in members.iter().filter(|m| !m.is_self && m.status.is_live()) {
+            let Some(peer) = self.peer(m) else { continue };
+            let found = tokio::time::timeout_at(deadline, fetch_with_context(&peer, id)).await;
+            let records = match found {
+                Ok(Ok(records)) if !records.is_empty() => records,
+                Ok(Ok(_)) => continue,
+                Ok(Err(e)) => {
+                    tracing::debug!(peer = m.id(), error = %e, "forwarded get failed");
+                    continue;
+                }
+                Err(_) => break,
+            };
+            let (store, merkle) = (self.store.clone(), self.merkle.clone());
+            let applied =
+                tokio::task::spawn_blocking(move || append_noting(&store, &merkle, records)).await;
+            if let Ok(Ok(_)) = applied {
+                metrics::counter!("stemedb_forwarded_reads_total", "outcome" => "ok").increment(1);
+                return;
+            }
+        }
+        metrics::counter!("stemedb_forwarded_reads_total", "outcome" => "local_fallback")
+            .increment(1);
+    }
+}
+
+/// Record `id` from `peer` with what a read of it needs, targets before
+/// annotations: an assertion's whole subject, or an annotation's target
+/// followed by the annotation. Empty when the peer does not hold it.
+async fn fetch_with_context(
+    peer: &Peer,
+    id: RecordId,
+) -> Result<Vec<SignedRecord>, stemedb_replication::ReplicationError> {
+    let Some(rec) = peer.fetch(&[id], FetchPhase::All).await?.records.pop() else {
+        return Ok(Vec::new());
+    };
+    if let Some(a) = rec.record().as_assertion() {
+        return peer.subject_records(&a.subject).await;
+    }
+    let mut out = Vec::new();
+    if let Some(t) = rec.record().target() {
+        out.extend(peer.fetch(&[t], FetchPhase::All).await?.records);
+    }
+    out.push(rec);
+    Ok(out)
 }

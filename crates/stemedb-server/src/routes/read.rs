@@ -1,7 +1,7 @@
 //! `GET /v1/assertions/{id}` and `GET /v1/trace/{id}`.
 
-use axum::extract::rejection::PathRejection;
-use axum::extract::{Path, State};
+use axum::extract::rejection::{PathRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::{Map, Value, json};
@@ -9,7 +9,7 @@ use stemedb_records::{Record, RecordId, SignedRecord, wire};
 use stemedb_storage::Store;
 
 use crate::error::ApiError;
-use crate::extract::path_param;
+use crate::extract::{Params, path_param};
 use crate::openapi::{ErrorBody, RecordView, TraceView};
 use crate::state::AppState;
 
@@ -26,6 +26,27 @@ pub fn routes() -> Router<AppState> {
 fn parse_id(p: Result<Path<String>, PathRejection>) -> Result<RecordId, ApiError> {
     let s = path_param(p, "id")?;
     RecordId::from_hex(&s).map_err(|e| ApiError::bad("invalid_hex", "id", e.to_string()))
+}
+
+/// `?local=true`: answer from this node's data only, without asking other
+/// cluster members (shows what a node stores itself); default `false`.
+fn local_only(q: Result<Query<Vec<(String, String)>>, QueryRejection>) -> Result<bool, ApiError> {
+    let p = Params::check(q, &["local"])?;
+    Ok(p.parse("local", "true or false", |v| match v {
+        "true" => Some(true),
+        "false" => Some(false),
+        _ => None,
+    })?
+    .unwrap_or(false))
+}
+
+/// In cluster mode, fetches `id` from another member first unless `local`.
+async fn forward(state: &AppState, id: RecordId, local: bool) {
+    if let Some(c) = &state.cluster
+        && !local
+    {
+        c.forward_get(id).await;
+    }
 }
 
 fn load(store: &Store, id: RecordId) -> Result<SignedRecord, ApiError> {
@@ -71,7 +92,10 @@ fn view(store: &Store, rec: &SignedRecord) -> Result<Map<String, Value>, ApiErro
 ///
 /// Any record kind can be fetched by id; votes and retraction apply to assertions.
 #[utoipa::path(get, path = "/v1/assertions/{id}", tag = "read",
-    params(("id" = String, Path, description = "64-hex record id")),
+    params(
+        ("id" = String, Path, description = "64-hex record id"),
+        ("local" = Option<bool>, Query, description = "Cluster mode: answer from this node's data only (default false: a record this node lacks is fetched from another member)"),
+    ),
     responses(
         (status = 200, description = "The record", body = RecordView),
         (status = 400, description = "Not a 64-hex id", body = ErrorBody),
@@ -80,8 +104,10 @@ fn view(store: &Store, rec: &SignedRecord) -> Result<Map<String, Value>, ApiErro
 pub async fn get_record(
     State(state): State<AppState>,
     id: Result<Path<String>, PathRejection>,
+    q: Result<Query<Vec<(String, String)>>, QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let id = parse_id(id)?;
+    forward(&state, id, local_only(q)?).await;
     let m = state
         .blocking(move |store| {
             let rec = load(store, id)?;
@@ -94,7 +120,10 @@ pub async fn get_record(
 /// Lineage of a record: its parents (following `parent`, nearest first),
 /// children, votes, retraction, epoch, and for a vote or retraction its target.
 #[utoipa::path(get, path = "/v1/trace/{id}", tag = "read",
-    params(("id" = String, Path, description = "64-hex record id")),
+    params(
+        ("id" = String, Path, description = "64-hex record id"),
+        ("local" = Option<bool>, Query, description = "Cluster mode: answer from this node's data only (default false: a record this node lacks is fetched from another member)"),
+    ),
     responses(
         (status = 200, description = "The lineage", body = TraceView),
         (status = 400, description = "Not a 64-hex id", body = ErrorBody),
@@ -103,8 +132,10 @@ pub async fn get_record(
 pub async fn trace(
     State(state): State<AppState>,
     id: Result<Path<String>, PathRejection>,
+    q: Result<Query<Vec<(String, String)>>, QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let id = parse_id(id)?;
+    forward(&state, id, local_only(q)?).await;
     let out = state
         .blocking(move |store| {
             let rec = load(store, id)?;

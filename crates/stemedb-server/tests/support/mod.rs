@@ -419,9 +419,14 @@ impl Nodes {
         s == 200 && body.contains(id)
     }
 
-    /// Node `i` stores `id` itself (`GET /v1/assertions/{id}` answers from local data first).
+    /// Node `i` stores `id` itself (`GET /v1/assertions/{id}?local=true`: no forwarding).
     pub fn stores(&self, i: usize, id: &str) -> bool {
-        call("GET", &self.api(i, &format!("/v1/assertions/{id}")), None).0 == 200
+        call(
+            "GET",
+            &self.api(i, &format!("/v1/assertions/{id}?local=true")),
+            None,
+        )
+        .0 == 200
     }
 
     /// Runs anti-entropy on each of `nodes` in turn; returns the summaries.
