@@ -1,6 +1,8 @@
 //! Measures anti-entropy convergence: store A holds `shared + missing`
 //! records, store B only `shared`; B runs one round against A's gRPC server
-//! on loopback. Prints time, bytes and records moved, then a no-op round.
+//! on loopback. Prints time, bytes and records moved (and the bytes beyond
+//! the missing records themselves: digests, id prefixes, framing), then a
+//! no-op round.
 //!
 //! `cargo run --release -p stemedb-replication --example converge -- [shared] [missing]`
 //! (defaults 100000 100000).
@@ -139,6 +141,14 @@ fn main() -> Res<()> {
             r.bytes_sent,
             r.bytes_received,
             (r.bytes_sent + r.bytes_received) as f64 / missing_bytes as f64
+        );
+        println!(
+            "  beyond the records: {} B ({:.1} B per differing bucket, {:.2} B per id held by B)",
+            (r.bytes_sent + r.bytes_received).saturating_sub(missing_bytes as u64),
+            (r.bytes_sent + r.bytes_received).saturating_sub(missing_bytes as u64) as f64
+                / r.buckets_differing.max(1) as f64,
+            (r.bytes_sent + r.bytes_received).saturating_sub(missing_bytes as u64) as f64
+                / shared.max(1) as f64
         );
         let t = Instant::now();
         let r2 = sync_with(&peer, &b, &merkle_b, &all_partitions()).await?;

@@ -11,10 +11,13 @@ use tonic::transport::{Channel, Endpoint};
 
 use crate::error::{ReplicationError, Result};
 use crate::merkle::{BUCKETS, Digest};
+use crate::prefix::{
+    BucketAnswer, BucketPrefixes, PrefixFilter, decode_answers, pack_groups, unpack_groups,
+};
 use crate::proto::replication_client::ReplicationClient;
 use crate::proto::{
-    BucketIdsRequest, BucketRef, DigestsRequest, FetchPhase, FetchReply, FetchRequest, PushRequest,
-    PushStatus, SubjectRequest,
+    BucketIdsRequest, BucketRef, DigestsRequest, FetchPhase, FetchReply, FetchRequest,
+    MatchRequest, PushRequest, PushStatus, SubjectRequest,
 };
 use crate::server::MAX_MESSAGE_BYTES;
 use crate::wire::{pack_ids, unpack_buckets, unpack_ids};
@@ -76,6 +79,8 @@ pub struct Fetched {
     pub missing: Vec<RecordId>,
     /// Ids the peer left out to bound the reply: ask again.
     pub deferred: Vec<RecordId>,
+    /// Prefix buckets the peer did not resolve, to bound the reply: ask again.
+    pub deferred_prefixes: Vec<BucketPrefixes>,
 }
 
 /// A partition's digests as a peer reported them.
@@ -206,11 +211,24 @@ impl Peer {
         Ok(out)
     }
 
-    /// Root digests of `partitions`, with bucket digests when `buckets` is set.
+    /// Root digests of `partitions`, with full bucket digests when `buckets` is set.
     pub async fn digests(&self, partitions: &[u16], buckets: bool) -> Result<Vec<PeerDigest>> {
+        self.digests_with(partitions, buckets.then_some(32)).await
+    }
+
+    /// Root digests of `partitions`, with the last `len` bytes (16..=32) of
+    /// each bucket digest when `bucket_len` is set; the other bytes of the
+    /// returned bucket digests are zero.
+    pub async fn digests_with(
+        &self,
+        partitions: &[u16],
+        bucket_len: Option<usize>,
+    ) -> Result<Vec<PeerDigest>> {
+        let len = bucket_len.unwrap_or(32);
         let req = DigestsRequest {
             partitions: partitions.iter().map(|p| u32::from(*p)).collect(),
-            buckets,
+            buckets: bucket_len.is_some(),
+            digest_len: bucket_len.map_or(0, |l| l as u32),
         };
         let sent = req.encoded_len();
         let reply = self
@@ -230,9 +248,19 @@ impl Peer {
                 .as_slice()
                 .try_into()
                 .map_err(|_| self.protocol("Digests: root is not 32 bytes"))?;
-            let buckets = if buckets {
+            let buckets = if bucket_len.is_some() {
+                let got = if d.digest_len == 0 {
+                    32
+                } else {
+                    d.digest_len as usize
+                };
+                if got != len {
+                    return Err(self.protocol(format!(
+                        "Digests: {got}-byte bucket digests, asked for {len}"
+                    )));
+                }
                 Some(
-                    unpack_buckets(&d.buckets)
+                    unpack_buckets(&d.buckets, len)
                         .ok_or_else(|| self.protocol("Digests: malformed buckets"))?,
                 )
             } else {
@@ -282,11 +310,76 @@ impl Peer {
         Ok(out)
     }
 
+    /// Compares our id prefixes of some buckets with the peer's ids there
+    /// (see [`crate::prefix`]); returns the answers for a prefix of `asked`, in
+    /// order (the peer may stop early to bound its reply). `extras` asks for
+    /// the peer's prefixes we lack too.
+    pub async fn match_prefixes(
+        &self,
+        asked: &[BucketPrefixes],
+        extras: bool,
+    ) -> Result<Vec<BucketAnswer>> {
+        let req = MatchRequest {
+            partitions: pack_groups(asked),
+            extras,
+        };
+        let sent = req.encoded_len();
+        let reply = self
+            .client
+            .clone()
+            .match_prefixes(req)
+            .await
+            .map_err(|s| self.rpc_error("MatchPrefixes", s))?
+            .into_inner();
+        self.count(sent, reply.encoded_len());
+        decode_answers(&reply.partitions, asked)
+            .map_err(|e| self.protocol(format!("MatchPrefixes: {e}")))
+    }
+
+    /// Every record the peer holds whose id has one of the prefixes of `groups`.
+    pub async fn fetch_prefixes(&self, groups: &[BucketPrefixes]) -> Result<Fetched> {
+        let req = FetchRequest {
+            ids: Vec::new(),
+            phase: FetchPhase::All as i32,
+            prefixes: pack_groups(groups),
+        };
+        let sent = req.encoded_len();
+        let reply = self
+            .client
+            .clone()
+            .fetch(req)
+            .await
+            .map_err(|s| self.rpc_error("Fetch", s))?
+            .into_inner();
+        self.count(sent, reply.encoded_len());
+        let mut fetched = self.decode_records("Fetch", reply)?;
+        // Deferred buckets must be ones asked for, or a peer could keep a round going forever.
+        let asked: std::collections::HashSet<&BucketPrefixes> = groups.iter().collect();
+        if fetched.deferred_prefixes.len() >= groups.len().max(1)
+            || !fetched.deferred_prefixes.iter().all(|g| asked.contains(g))
+        {
+            return Err(
+                self.protocol("Fetch: deferred prefixes that were not asked for, or all of them")
+            );
+        }
+        // Deferred ids must come from the prefixes asked for, like returned records.
+        let filter = PrefixFilter::new(groups);
+        let before = fetched.records.len() + fetched.deferred.len();
+        fetched.records.retain(|r| filter.accepts(&r.id()));
+        fetched.deferred.retain(|id| filter.accepts(id));
+        let dropped = before - fetched.records.len() - fetched.deferred.len();
+        if dropped > 0 {
+            tracing::warn!(peer = %self.addr, dropped, "Fetch returned ids that were not asked for; ignored");
+        }
+        Ok(fetched)
+    }
+
     /// Records by id, restricted to `phase`.
     pub async fn fetch(&self, ids: &[RecordId], phase: FetchPhase) -> Result<Fetched> {
         let req = FetchRequest {
             ids: pack_ids(ids),
             phase: phase as i32,
+            prefixes: Vec::new(),
         };
         let sent = req.encoded_len();
         let reply = self
@@ -299,10 +392,12 @@ impl Peer {
         self.count(sent, reply.encoded_len());
         let wanted: std::collections::HashSet<RecordId> = ids.iter().copied().collect();
         let mut fetched = self.decode_records("Fetch", reply)?;
-        let before = fetched.records.len();
+        let before = fetched.records.len() + fetched.deferred.len();
         fetched.records.retain(|r| wanted.contains(&r.id()));
-        if fetched.records.len() != before {
-            tracing::warn!(peer = %self.addr, extra = before - fetched.records.len(), "Fetch returned records that were not asked for; ignored");
+        fetched.deferred.retain(|id| wanted.contains(id));
+        let dropped = before - fetched.records.len() - fetched.deferred.len();
+        if dropped > 0 {
+            tracing::warn!(peer = %self.addr, dropped, "Fetch returned ids that were not asked for; ignored");
         }
         Ok(fetched)
     }
@@ -337,6 +432,8 @@ impl Peer {
                 .ok_or_else(|| self.protocol(format!("{method}: malformed missing ids")))?,
             deferred: unpack_ids(&reply.deferred)
                 .ok_or_else(|| self.protocol(format!("{method}: malformed deferred ids")))?,
+            deferred_prefixes: unpack_groups(&reply.deferred_prefixes)
+                .map_err(|e| self.protocol(format!("{method}: deferred prefixes: {e}")))?,
         })
     }
 }

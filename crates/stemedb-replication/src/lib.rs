@@ -5,11 +5,14 @@
 //! # Layout
 //! - [`proto`]: code generated from `proto/replication.proto` (service `Replication`).
 //! - [`wire`]: packed ids, sparse bucket digests, push statuses, send order.
+//! - [`prefix`]: bucket comparison by short id prefixes with a check digest (`MatchPrefixes`, prefix `Fetch`).
 //! - [`merkle`]: [`MerkleIndex`], 256 XOR bucket digests per partition, and [`partition_of`].
 //! - [`hints`]: [`HintQueue`], the durable hinted-handoff queue under `data_dir/hints`.
 //! - [`server`]: [`ReplicationService`] over a store and its digests; [`serve`].
 //! - [`client`]: [`Peer`], a lazily connected client with timeouts.
-//! - [`sync`]: [`sync_with`], one anti-entropy round with a peer.
+//! - [`sync`]: [`sync_with`] / [`sync_with_mode`] / [`sync_with_options`], one
+//!   anti-entropy round with a peer, both ways or push-only ([`SyncMode`]).
+//! - `repair`: fetching by prefix and pushing in send order for a round.
 //! - [`deliver`]: [`deliver_hints`], pushing a target's hints.
 //! - [`metrics`]: metric names.
 //! - [`error`]: the error type, [`ReplicationError`].
@@ -20,6 +23,8 @@ pub mod error;
 pub mod hints;
 pub mod merkle;
 pub mod metrics;
+pub mod prefix;
+mod repair;
 pub mod server;
 pub mod sync;
 pub mod wire;
@@ -36,4 +41,4 @@ pub use error::{ReplicationError, Result};
 pub use hints::HintQueue;
 pub use merkle::{MerkleIndex, Placement, all_partitions, partition_of};
 pub use server::{ReplicationService, ReplicationState, serve, serve_listener};
-pub use sync::{SyncReport, sync_with};
+pub use sync::{SyncMode, SyncOptions, SyncReport, sync_with, sync_with_mode, sync_with_options};

@@ -2,6 +2,11 @@
 //! the XOR of its ids, so an append updates a digest in O(1); the partition
 //! root is `BLAKE3(bucket digests)`.
 //!
+//! Anti-entropy ([`crate::sync`]) compares roots (32 bytes each), then, for
+//! differing partitions, the last [`SHORT_DIGEST_LEN`] bytes of each bucket
+//! digest; differing buckets are then compared by id prefixes
+//! ([`crate::prefix`]).
+//!
 //! XOR toggles: call [`MerkleIndex::note_appended`] exactly once per record
 //! the store reports `created`, and build the index before the store takes
 //! writes (or while they are paused) so no append is counted twice.
@@ -18,6 +23,10 @@ pub const BUCKETS: usize = 256;
 
 /// A 32-byte digest.
 pub type Digest = [u8; 32];
+
+/// Bytes of each bucket digest anti-entropy exchanges: the last 16 (128
+/// bits, BLAKE3's collision strength, which ids rely on anyway).
+pub const SHORT_DIGEST_LEN: usize = 16;
 
 /// Number of partition slots: the hashed partitions plus [`partition::GLOBAL`].
 const SLOTS: usize = partition::PARTITIONS as usize + 1;
@@ -162,8 +171,14 @@ pub fn root_of(buckets: &[Digest; BUCKETS]) -> Digest {
 
 /// Buckets whose digests differ.
 pub fn differing_buckets(a: &[Digest; BUCKETS], b: &[Digest; BUCKETS]) -> Vec<u8> {
+    differing_tails(a, b, 32)
+}
+
+/// Buckets whose digests differ in their last `len` bytes (clamped to `1..=32`).
+pub fn differing_tails(a: &[Digest; BUCKETS], b: &[Digest; BUCKETS], len: usize) -> Vec<u8> {
+    let from = 32 - len.clamp(1, 32);
     (0..BUCKETS)
-        .filter(|i| a[*i] != b[*i])
+        .filter(|i| a[*i][from..] != b[*i][from..])
         .map(|i| i as u8)
         .collect()
 }

@@ -11,11 +11,12 @@ use tonic::{Request, Response, Status};
 
 use crate::error::{ReplicationError, Result};
 use crate::merkle::{MerkleIndex, Placement, root_of};
+use crate::prefix::{BucketPrefixes, answer, encode_answer, pack_groups, unpack_groups};
 use crate::proto::replication_server::{Replication, ReplicationServer};
 use crate::proto::{
     BucketIdList, BucketIdsReply, BucketIdsRequest, DigestsReply, DigestsRequest, FetchPhase,
-    FetchReply, FetchRequest, PartitionDigest, PushReply, PushRequest, PushResult, PushStatus,
-    SubjectRequest,
+    FetchReply, FetchRequest, MatchReply, MatchRequest, PartitionDigest, PartitionMatch,
+    PartitionPrefixes, PushReply, PushRequest, PushResult, PushStatus, SubjectRequest,
 };
 use crate::wire::{is_annotation, pack_buckets, pack_ids, push_result, send_order, unpack_ids};
 
@@ -25,8 +26,12 @@ pub const MAX_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
 pub const FETCH_REPLY_BUDGET: usize = 16 * 1024 * 1024;
 /// Most ids one `Fetch` may ask for.
 pub const MAX_FETCH_IDS: usize = 100_000;
-/// Most buckets one `BucketIds` may ask for.
+/// Most buckets one `BucketIds`, `MatchPrefixes` or prefix `Fetch` may name.
 pub const MAX_BUCKETS_PER_CALL: usize = 8_192;
+/// Most id prefixes one `MatchPrefixes` or prefix `Fetch` may carry.
+pub const MAX_PREFIXES_PER_CALL: usize = 1 << 20;
+/// A `MatchPrefixes` reply stops answering further buckets past this many bytes.
+pub const MATCH_REPLY_BUDGET: usize = 8 * 1024 * 1024;
 
 /// What the service needs: the store and its digests.
 #[derive(Clone)]
@@ -78,6 +83,59 @@ fn check_partition(p: u32) -> std::result::Result<u16, Status> {
         Ok(p) if p < partition::PARTITIONS || p == partition::GLOBAL => Ok(p),
         _ => Err(Status::invalid_argument(format!("unknown partition {p}"))),
     }
+}
+
+/// Decodes and validates the prefix groups of a request.
+fn check_groups(parts: &[PartitionPrefixes]) -> std::result::Result<Vec<BucketPrefixes>, Status> {
+    let groups = unpack_groups(parts).map_err(Status::invalid_argument)?;
+    if groups.len() > MAX_BUCKETS_PER_CALL {
+        return Err(Status::invalid_argument(format!(
+            "at most {MAX_BUCKETS_PER_CALL} buckets per call"
+        )));
+    }
+    // Bounds the server's counting maps, whatever the message size allows.
+    if groups.iter().map(BucketPrefixes::count).sum::<usize>() > MAX_PREFIXES_PER_CALL {
+        return Err(Status::invalid_argument(format!(
+            "at most {MAX_PREFIXES_PER_CALL} prefixes per call"
+        )));
+    }
+    for g in &groups {
+        check_partition(u32::from(g.partition))?;
+    }
+    Ok(groups)
+}
+
+/// Answers the buckets of a `MatchPrefixes` request in order, stopping once
+/// the reply passes [`MATCH_REPLY_BUDGET`] (always answering at least one).
+fn match_groups(
+    store: &Store,
+    groups: &[BucketPrefixes],
+    with_extras: bool,
+) -> Result<Vec<PartitionMatch>> {
+    let mut out: Vec<PartitionMatch> = Vec::new();
+    let mut bytes = 0usize;
+    for g in groups {
+        if bytes >= MATCH_REPLY_BUDGET {
+            break;
+        }
+        let ids = store.bucket_ids(g.partition, g.bucket)?;
+        let a = answer(&ids, g, with_extras);
+        if out
+            .last()
+            .is_none_or(|last| last.partition != u32::from(g.partition))
+        {
+            out.push(PartitionMatch {
+                partition: u32::from(g.partition),
+                buckets: Vec::new(),
+            });
+        }
+        if let Some(part) = out.last_mut() {
+            let before = part.buckets.len();
+            encode_answer(&mut part.buckets, g.bucket, g.len, &a);
+            bytes += part.buckets.len() - before;
+        }
+    }
+    Ok(out)
 }
 
 /// Decodes, appends and digests pushed records; one result per input, in order.
@@ -156,6 +214,15 @@ impl Replication for ReplicationService {
         req: Request<DigestsRequest>,
     ) -> std::result::Result<Response<DigestsReply>, Status> {
         let req = req.into_inner();
+        let digest_len = match req.digest_len {
+            0 => 32,
+            n @ 16..=32 => n as usize,
+            n => {
+                return Err(Status::invalid_argument(format!(
+                    "digest_len {n} not in 16..=32"
+                )));
+            }
+        };
         let mut partitions = Vec::with_capacity(req.partitions.len());
         for p in req.partitions {
             let p = check_partition(p)?;
@@ -164,7 +231,7 @@ impl Replication for ReplicationService {
             // Root and buckets from one snapshot, so they always agree.
             let (root, buckets) = if req.buckets {
                 let b = merkle.buckets(p).ok_or_else(unknown)?;
-                (root_of(&b), pack_buckets(&b))
+                (root_of(&b), pack_buckets(&b, digest_len))
             } else {
                 (merkle.root(p).ok_or_else(unknown)?, Vec::new())
             };
@@ -172,6 +239,8 @@ impl Replication for ReplicationService {
                 partition: u32::from(p),
                 root: root.to_vec(),
                 buckets,
+                // Only meaningful with buckets; zero is not sent, keeping root-only replies small.
+                digest_len: if req.buckets { digest_len as u32 } else { 0 },
             });
         }
         Ok(Response::new(DigestsReply { partitions }))
@@ -212,6 +281,17 @@ impl Replication for ReplicationService {
         Ok(Response::new(BucketIdsReply { buckets }))
     }
 
+    async fn match_prefixes(
+        &self,
+        req: Request<MatchRequest>,
+    ) -> std::result::Result<Response<MatchReply>, Status> {
+        let req = req.into_inner();
+        let groups = check_groups(&req.partitions)?;
+        let store = self.state.store.clone();
+        let partitions = run(move || match_groups(&store, &groups, req.extras)).await?;
+        Ok(Response::new(MatchReply { partitions }))
+    }
+
     async fn fetch(
         &self,
         req: Request<FetchRequest>,
@@ -225,8 +305,9 @@ impl Replication for ReplicationService {
                 "at most {MAX_FETCH_IDS} ids per fetch"
             )));
         }
+        let groups = check_groups(&req.prefixes)?;
         let store = self.state.store.clone();
-        let reply = run(move || fetch_records(&store, &ids, phase)).await?;
+        let reply = run(move || fetch_records(&store, ids, &groups, phase, MAX_FETCH_IDS)).await?;
         Ok(Response::new(reply))
     }
 
@@ -255,17 +336,39 @@ impl Replication for ReplicationService {
             records,
             missing: Vec::new(),
             deferred: Vec::new(),
+            deferred_prefixes: Vec::new(),
         }))
     }
 }
 
-/// Reads the requested records of `phase` in send order, within the reply budget.
-fn fetch_records(store: &Store, ids: &[RecordId], phase: FetchPhase) -> Result<FetchReply> {
+/// Reads the requested records of `phase` in send order, within the reply
+/// budget: the given ids plus the ids the prefix groups resolve to. Groups are
+/// resolved in order until `max_ids` ids are wanted (at least one group when
+/// no ids are given); the rest come back as `deferred_prefixes`.
+fn fetch_records(
+    store: &Store,
+    mut ids: Vec<RecordId>,
+    groups: &[BucketPrefixes],
+    phase: FetchPhase,
+    max_ids: usize,
+) -> Result<FetchReply> {
+    let explicit = ids.len();
+    let mut deferred_groups: &[BucketPrefixes] = &[];
+    for (i, g) in groups.iter().enumerate() {
+        // The first group is always resolved unless explicit ids already fill the call.
+        if (i > 0 && ids.len() >= max_ids) || explicit >= max_ids {
+            deferred_groups = &groups[i..];
+            break;
+        }
+        ids.extend(g.resolve(&store.bucket_ids(g.partition, g.bucket)?));
+    }
     let mut found = Vec::with_capacity(ids.len());
     let mut missing = Vec::new();
-    for id in ids {
+    for (i, id) in ids.iter().enumerate() {
         match store.locate(*id)? {
-            None => missing.push(*id),
+            // Resolved ids were just read from the index; only asked-for ids are reported missing.
+            None if i < explicit => missing.push(*id),
+            None => {}
             Some((kind, pos)) => {
                 let wanted = match phase {
                     FetchPhase::All => true,
@@ -279,6 +382,8 @@ fn fetch_records(store: &Store, ids: &[RecordId], phase: FetchPhase) -> Result<F
         }
     }
     found.sort_unstable();
+    // An id may be both asked for and resolved from a prefix.
+    found.dedup();
     let mut records = Vec::with_capacity(found.len());
     let mut deferred = Vec::new();
     let mut bytes = 0usize;
@@ -295,6 +400,7 @@ fn fetch_records(store: &Store, ids: &[RecordId], phase: FetchPhase) -> Result<F
         records,
         missing: pack_ids(&missing),
         deferred: pack_ids(&deferred),
+        deferred_prefixes: pack_groups(deferred_groups),
     })
 }
 
@@ -327,4 +433,72 @@ pub async fn serve_listener(
         .serve_with_incoming_shutdown(incoming, shutdown)
         .await
         .map_err(|source| ReplicationError::Transport { peer: addr, source })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use stemedb_records::{Assertion, Lifecycle, Object, Record};
+    use stemedb_storage::StoreConfig;
+
+    fn assertion(n: u64) -> SignedRecord {
+        let rec = Record::Assertion(Assertion {
+            subject: "s".into(),
+            predicate: "p".into(),
+            object: Object::Number(n as f64),
+            agent: "a".into(),
+            confidence: 1.0,
+            timestamp: 1_700_000_000_000 + n as i64,
+            source: None,
+            valid_from: None,
+            valid_to: None,
+            lifecycle: Lifecycle::Proposed,
+            parent: None,
+            epoch: None,
+        });
+        SignedRecord::new(rec, None).expect("valid assertion")
+    }
+
+    #[test]
+    fn prefix_fetch_resolves_in_order_and_defers_the_rest() -> Result<()> {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut cfg = StoreConfig::new(dir.path());
+        cfg.fsync = false;
+        let store = Store::open(cfg)?;
+        let recs: Vec<SignedRecord> = (0..3).map(assertion).collect();
+        for r in store.append(recs.clone())? {
+            assert!(r.is_ok());
+        }
+        let p = partition::of_subject("s");
+        let groups: Vec<BucketPrefixes> = recs
+            .iter()
+            .map(|r| BucketPrefixes::of_ids(p, r.id().0[0], 4, &[r.id()]))
+            .collect();
+        // One id per call: the first group is resolved, the others deferred as given.
+        let reply = fetch_records(&store, Vec::new(), &groups, FetchPhase::All, 1)?;
+        assert_eq!(reply.records.len(), 1);
+        assert_eq!(
+            SignedRecord::from_stored(&reply.records[0]).map(|r| r.id()),
+            Ok(recs[0].id())
+        );
+        assert_eq!(
+            unpack_groups(&reply.deferred_prefixes),
+            Ok(groups[1..].to_vec())
+        );
+        // Without the limit everything comes back, each record once even if asked twice.
+        let twice: Vec<BucketPrefixes> = groups.iter().chain(&groups).cloned().collect();
+        let reply = fetch_records(&store, vec![recs[2].id()], &twice, FetchPhase::All, 100)?;
+        assert_eq!(reply.records.len(), 3);
+        assert!(reply.deferred_prefixes.is_empty() && reply.missing.is_empty());
+        // A prefix nothing has resolves to nothing, and is not "missing".
+        let none = BucketPrefixes {
+            partition: p,
+            bucket: recs[0].id().0[0],
+            len: crate::prefix::FULL_LEN,
+            prefixes: vec![0u8; 31],
+        };
+        let reply = fetch_records(&store, Vec::new(), &[none], FetchPhase::All, 100)?;
+        assert!(reply.records.is_empty() && reply.missing.is_empty());
+        Ok(())
+    }
 }

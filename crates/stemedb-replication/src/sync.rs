@@ -1,34 +1,72 @@
-//! Anti-entropy with one peer: compare partition roots in one `Digests`
-//! call, then bucket digests of the differing partitions only, then id lists
-//! of the differing buckets only; fetch what we lack (base records before
-//! annotations) and push what the peer lacks. Bytes and work scale with the
-//! difference, not with the data size.
+//! Anti-entropy with one peer. A round, over the partitions given:
+//!
+//! 1. Partition roots in one `Digests` call; equal partitions cost 32 bytes.
+//! 2. Bucket digests of the differing partitions only: 256 per partition,
+//!    their last 16 bytes ([`SHORT_DIGEST_LEN`]), empty buckets left out.
+//! 3. For each differing bucket, `MatchPrefixes`: we send a short prefix of
+//!    every id we hold there (1 byte up to 1 id, 2 bytes up to 256, 3 up to
+//!    65 536: [`prefix_len_for`]); the peer answers which of ours it lacks,
+//!    which of its prefixes we lack, and a 16-byte check digest
+//!    ([`crate::prefix`]).
+//! 4. Buckets whose check disagrees — a local id and a different peer id share
+//!    a prefix, hiding a difference — are compared again with whole ids, so no
+//!    difference is ever missed.
+//! 5. [`SyncMode::Both`]: fetch the peer's records with the prefixes we lack
+//!    (the peer resolves them against its ids; received records are re-hashed,
+//!    ids are never trusted from the wire) and append them.
+//! 6. Push the records the peer lacks, targets before annotations.
+//!
+//! Bytes: the missing records, plus ≈ 17 B per bucket of each differing
+//! partition, plus per differing bucket ≈ 25 B and a prefix per id we hold
+//! there, plus a prefix per record fetched. Whole ids cross the wire only for
+//! colliding buckets and for what a reply deferred. Work per side is one scan
+//! of each differing bucket (the peer scans it again to resolve fetched
+//! prefixes). Our reads overlap the peer's answers, and our appends overlap
+//! the next fetch. A round with nothing to do is one `Digests` call.
 
-use std::collections::HashSet;
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Instant;
 
-use stemedb_records::{Record, RecordId, SignedRecord};
-use stemedb_storage::{AppendStatus, Rejected, Store};
+use stemedb_records::RecordId;
+use stemedb_storage::Store;
 
 use crate::client::Peer;
 use crate::error::{ReplicationError, Result, blocking};
-use crate::merkle::{MerkleIndex, differing_buckets};
+use crate::merkle::{MerkleIndex, SHORT_DIGEST_LEN, differing_tails};
 use crate::metrics as m;
-use crate::proto::{FetchPhase, PushStatus};
-use crate::server::{ReplicationState, append_noting};
-use crate::wire::{batches, send_order};
+use crate::prefix::{BucketAnswer, BucketPrefixes, FULL_LEN, prefix_len_for, settle};
+use crate::repair::{fetch_prefixes, push_ids};
+use crate::server::ReplicationState;
 
-/// Ids per `Fetch` call.
-const FETCH_CHUNK: usize = 4_096;
-/// Buckets per `BucketIds` call.
-const BUCKET_CHUNK: usize = 2_048;
 /// Partitions per bucket-level `Digests` call.
 const DIGEST_CHUNK: usize = 64;
-/// Records per `Push` call.
-const PUSH_RECORDS: usize = 4_096;
-/// Bytes per `Push` call (well under the message limit).
-const PUSH_BYTES: usize = 8 * 1024 * 1024;
+/// Buckets per `MatchPrefixes` call.
+const MATCH_BUCKETS: usize = 2_048;
+/// Local ids per `MatchPrefixes` call (bounds memory and the request size).
+const MATCH_IDS: usize = 262_144;
+
+/// Which way records move in a round.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SyncMode {
+    /// Fetch what we lack and push what the peer lacks.
+    #[default]
+    Both,
+    /// Only push what the peer lacks: nothing is fetched or appended locally,
+    /// and the peer's extra records cost only their prefixes' absence (used to
+    /// hand off partitions this node holds but is not a replica of).
+    PushOnly,
+}
+
+/// How a round runs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SyncOptions {
+    /// Which way records move.
+    pub mode: SyncMode,
+    /// One prefix length (`1..=31`, 31 = whole ids) for every bucket instead
+    /// of the length chosen from each bucket's size; for tests and tuning.
+    pub prefix_len: Option<u8>,
+}
 
 /// What one anti-entropy round did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -39,7 +77,9 @@ pub struct SyncReport {
     pub partitions_differing: usize,
     /// Buckets whose digests differed.
     pub buckets_differing: usize,
-    /// Ids received from the peer in `BucketIds` replies.
+    /// Buckets compared again with whole ids because their check digests disagreed.
+    pub buckets_rechecked: usize,
+    /// Id prefixes (or whole ids) sent and received to compare buckets.
     pub ids_exchanged: usize,
     /// Records fetched from the peer and created locally.
     pub records_fetched: usize,
@@ -53,12 +93,38 @@ pub struct SyncReport {
     pub elapsed_ms: u64,
 }
 
-/// Runs one anti-entropy round with `peer` over `partitions`; updates metrics.
+/// Runs one anti-entropy round with `peer` over `partitions`, both ways; updates metrics.
 pub async fn sync_with(
     peer: &Peer,
     store: &Store,
     merkle: &Arc<MerkleIndex>,
     partitions: &[u16],
+) -> Result<SyncReport> {
+    sync_with_options(peer, store, merkle, partitions, SyncOptions::default()).await
+}
+
+/// Runs one anti-entropy round in `mode`; updates metrics.
+pub async fn sync_with_mode(
+    peer: &Peer,
+    store: &Store,
+    merkle: &Arc<MerkleIndex>,
+    partitions: &[u16],
+    mode: SyncMode,
+) -> Result<SyncReport> {
+    let opts = SyncOptions {
+        mode,
+        ..SyncOptions::default()
+    };
+    sync_with_options(peer, store, merkle, partitions, opts).await
+}
+
+/// Runs one anti-entropy round with explicit options; updates metrics.
+pub async fn sync_with_options(
+    peer: &Peer,
+    store: &Store,
+    merkle: &Arc<MerkleIndex>,
+    partitions: &[u16],
+    opts: SyncOptions,
 ) -> Result<SyncReport> {
     let started = Instant::now();
     let counted = peer.with_fresh_traffic();
@@ -66,7 +132,7 @@ pub async fn sync_with(
         store: store.clone(),
         merkle: merkle.clone(),
     };
-    let result = round(&counted, &state, partitions).await;
+    let result = round(&counted, &state, partitions, opts).await;
     let sent = counted.traffic().sent();
     let received = counted.traffic().received();
     metrics::counter!(m::AE_BYTES, "direction" => "sent").increment(sent);
@@ -81,18 +147,23 @@ pub async fn sync_with(
                 .increment(report.records_fetched as u64);
             metrics::counter!(m::RECORDS_REPAIRED, "direction" => "pushed")
                 .increment(report.records_pushed as u64);
-            tracing::info!(peer = %peer.addr(), ?report, "anti-entropy round done");
+            tracing::info!(peer = %peer.addr(), mode = ?opts.mode, ?report, "anti-entropy round done");
             Ok(report)
         }
         Err(e) => {
             metrics::counter!(m::AE_ROUNDS, "outcome" => "error").increment(1);
-            tracing::warn!(peer = %peer.addr(), error = %e, "anti-entropy round failed");
+            tracing::warn!(peer = %peer.addr(), mode = ?opts.mode, error = %e, "anti-entropy round failed");
             Err(e)
         }
     }
 }
 
-async fn round(peer: &Peer, state: &ReplicationState, partitions: &[u16]) -> Result<SyncReport> {
+async fn round(
+    peer: &Peer,
+    state: &ReplicationState,
+    partitions: &[u16],
+    opts: SyncOptions,
+) -> Result<SyncReport> {
     let mut report = SyncReport {
         partitions_compared: partitions.len(),
         ..SyncReport::default()
@@ -105,192 +176,172 @@ async fn round(peer: &Peer, state: &ReplicationState, partitions: &[u16]) -> Res
         .map(|d| d.partition)
         .collect();
     report.partitions_differing = differing.len();
+    if differing.is_empty() {
+        return Ok(report);
+    }
     // 2. Bucket digests of differing partitions only.
     let mut buckets: Vec<(u16, u8)> = Vec::new();
     for chunk in differing.chunks(DIGEST_CHUNK) {
-        for d in peer.digests(chunk, true).await? {
+        for d in peer.digests_with(chunk, Some(SHORT_DIGEST_LEN)).await? {
             let (Some(theirs), Some(ours)) = (d.buckets, state.merkle.buckets(d.partition)) else {
                 continue;
             };
             buckets.extend(
-                differing_buckets(&ours, &theirs)
+                differing_tails(&ours, &theirs, SHORT_DIGEST_LEN)
                     .into_iter()
                     .map(|b| (d.partition, b)),
             );
         }
     }
     report.buckets_differing = buckets.len();
-    // 3. Id lists of differing buckets only.
-    let mut want: Vec<RecordId> = Vec::new();
-    let mut give: Vec<RecordId> = Vec::new();
-    for chunk in buckets.chunks(BUCKET_CHUNK) {
-        let lists = peer.bucket_ids(chunk).await?;
-        report.ids_exchanged += lists.iter().map(|(_, ids)| ids.len()).sum::<usize>();
-        let store = state.store.clone();
-        let (w, g) = blocking(move || {
-            let mut w = Vec::new();
-            let mut g = Vec::new();
-            for ((p, b), theirs) in lists {
-                let ours = store.bucket_ids(p, b)?;
-                if ours == theirs {
-                    // Digests differed but the ids agree: an append was not
-                    // noted in a Merkle index, or raced this round.
-                    tracing::warn!(
-                        partition = p,
-                        bucket = b,
-                        "bucket digests differ but ids agree"
-                    );
-                    continue;
-                }
-                let theirs_set: HashSet<RecordId> = theirs.iter().copied().collect();
-                let ours_set: HashSet<RecordId> = ours.iter().copied().collect();
-                w.extend(theirs.into_iter().filter(|id| !ours_set.contains(id)));
-                g.extend(ours.into_iter().filter(|id| !theirs_set.contains(id)));
-            }
-            Ok((w, g))
-        })
-        .await?;
-        want.extend(w);
-        give.extend(g);
-    }
-    // 4. Fetch what we lack: base records first, then annotations.
-    let mut retry: Vec<SignedRecord> = Vec::new();
-    let mut remaining = want;
-    for phase in [FetchPhase::Base, FetchPhase::Annotations] {
-        let mut got: HashSet<RecordId> = HashSet::new();
-        let mut queue = remaining.clone();
-        while !queue.is_empty() {
-            let mut deferred = Vec::new();
-            let mut progressed = false;
-            for chunk in queue.chunks(FETCH_CHUNK) {
-                let fetched = peer.fetch(chunk, phase).await?;
-                progressed |= !fetched.records.is_empty();
-                got.extend(fetched.records.iter().map(SignedRecord::id));
-                deferred.extend(fetched.deferred);
-                let (created, missing) = append_local(state, fetched.records).await?;
-                report.records_fetched += created;
-                retry.extend(missing);
-            }
-            if !progressed && !deferred.is_empty() {
-                return Err(ReplicationError::Protocol {
-                    peer: peer.addr().to_string(),
-                    reason: "Fetch deferred every record without returning any".into(),
-                });
-            }
-            queue = deferred;
+    // 3. Compare the differing buckets by id prefixes.
+    let extras = opts.mode == SyncMode::Both;
+    let mut plan = compare(peer, &state.store, &buckets, opts.prefix_len, extras).await?;
+    // 4. Buckets where a prefix collision hides a difference: again with whole ids.
+    if !plan.recheck.is_empty() {
+        report.buckets_rechecked = plan.recheck.len();
+        tracing::debug!(peer = %peer.addr(), buckets = plan.recheck.len(), "prefix collisions; comparing whole ids");
+        let exact = compare(peer, &state.store, &plan.recheck, Some(FULL_LEN), extras).await?;
+        if !exact.recheck.is_empty() {
+            // Equal whole ids always give equal checks: the peer computes them wrongly.
+            tracing::warn!(peer = %peer.addr(), buckets = exact.recheck.len(), "check digests disagree even for whole ids");
         }
-        remaining.retain(|id| !got.contains(id));
+        plan.ids_exchanged += exact.ids_exchanged;
+        plan.give.extend(exact.give);
+        plan.fetch.extend(exact.fetch);
     }
-    // Records whose target arrived later in the round (e.g. epoch chains split across calls).
-    while !retry.is_empty() {
-        let before = retry.len();
-        let (created, missing) = append_local(state, std::mem::take(&mut retry)).await?;
-        report.records_fetched += created;
-        if missing.len() == before {
-            tracing::warn!(peer = %peer.addr(), records = before, "fetched records still lack their targets");
-            break;
-        }
-        retry = missing;
+    report.ids_exchanged = plan.ids_exchanged;
+    // 5. Fetch what we lack.
+    if extras {
+        report.records_fetched = fetch_prefixes(peer, state, plan.fetch).await?;
     }
-    // 5. Push what the peer lacks, in send order across all batches.
-    report.records_pushed = push_ids(peer, &state.store, give).await?;
+    // 6. Push what the peer lacks, in send order across all buckets.
+    report.records_pushed = push_ids(peer, &state.store, plan.give).await?;
     Ok(report)
 }
 
-/// Whether a record references another that must be stored first.
-fn has_reference(rec: &SignedRecord) -> bool {
-    match rec.record() {
-        Record::Retraction(_) | Record::Vote(_) => true,
-        Record::Epoch(e) => e.supersedes.is_some(),
-        Record::Assertion(_) | Record::Trust(_) => false,
-    }
+/// What comparing buckets found.
+#[derive(Debug, Default)]
+struct Plan {
+    /// Local ids the peer lacks (or may lack: it answers `exists` then).
+    give: Vec<RecordId>,
+    /// The peer's prefixes we lack, per bucket.
+    fetch: Vec<BucketPrefixes>,
+    /// Buckets whose checks disagreed; their `give` and `fetch` are left out.
+    recheck: Vec<(u16, u8)>,
+    /// Prefixes sent plus prefixes received.
+    ids_exchanged: usize,
 }
 
-/// Appends fetched records; returns (created count, records whose target is missing).
-async fn append_local(
-    state: &ReplicationState,
-    records: Vec<SignedRecord>,
-) -> Result<(usize, Vec<SignedRecord>)> {
-    if records.is_empty() {
-        return Ok((0, Vec::new()));
-    }
-    let state = state.clone();
-    blocking(move || {
-        // Only records with references can come back `NotFound`; keep copies of those.
-        let referencing: Vec<(usize, SignedRecord)> = records
-            .iter()
-            .enumerate()
-            .filter(|(_, r)| has_reference(r))
-            .map(|(i, r)| (i, r.clone()))
-            .collect();
-        let outcomes = append_noting(&state, records)?;
-        let mut created = 0;
-        for o in &outcomes {
-            match o {
-                Ok(a) if a.status == AppendStatus::Created => created += 1,
-                Ok(_) | Err(Rejected::NotFound { .. }) => {}
-                Err(e) => tracing::warn!(error = %e, "fetched record rejected"),
-            }
-        }
-        let missing = referencing
-            .into_iter()
-            .filter(|(i, _)| matches!(outcomes.get(*i), Some(Err(Rejected::NotFound { .. }))))
-            .map(|(_, r)| r)
-            .collect();
-        Ok((created, missing))
-    })
-    .await
+/// Our side of one `MatchPrefixes` call.
+struct Batch {
+    /// Our ids per asked bucket.
+    ours: Vec<Vec<RecordId>>,
+    /// The request.
+    asked: Vec<BucketPrefixes>,
 }
 
-/// Pushes the stored records among `ids` in send order; returns how many the peer created.
-pub(crate) async fn push_ids(peer: &Peer, store: &Store, ids: Vec<RecordId>) -> Result<usize> {
-    if ids.is_empty() {
-        return Ok(0);
+/// Reads our ids of the buckets at the front of `queue` (bounded in bucket and
+/// id count) and builds their prefixes.
+async fn read_batch(
+    store: &Store,
+    queue: &mut VecDeque<(u16, u8)>,
+    len: Option<u8>,
+) -> Result<Option<Batch>> {
+    let n = queue.len().min(MATCH_BUCKETS);
+    if n == 0 {
+        return Ok(None);
     }
+    let todo: Vec<(u16, u8)> = queue.drain(..n).collect();
     let s = store.clone();
-    let mut order = blocking(move || {
-        let mut v = Vec::with_capacity(ids.len());
-        for id in ids {
-            if let Some((kind, pos)) = s.locate(id)? {
-                v.push((send_order(kind, pos), pos));
+    let (batch, unread) = blocking(move || {
+        let mut ours: Vec<Vec<RecordId>> = Vec::new();
+        let mut asked: Vec<BucketPrefixes> = Vec::new();
+        let mut total = 0usize;
+        let mut todo = todo.into_iter();
+        for (p, b) in todo.by_ref() {
+            let ids = s.bucket_ids(p, b)?;
+            total += ids.len();
+            let l = len.unwrap_or_else(|| prefix_len_for(ids.len()));
+            asked.push(BucketPrefixes::of_ids(p, b, l, &ids));
+            ours.push(ids);
+            if total >= MATCH_IDS {
+                break;
             }
         }
-        Ok(v)
+        Ok((Batch { ours, asked }, todo.collect::<Vec<_>>()))
     })
     .await?;
-    order.sort_unstable();
-    let mut created = 0usize;
-    let mut retry: Vec<SignedRecord> = Vec::new();
-    for chunk in order.chunks(PUSH_RECORDS) {
-        let s = store.clone();
-        let positions: Vec<_> = chunk.iter().map(|(_, pos)| *pos).collect();
-        let records = blocking(move || {
-            positions
-                .into_iter()
-                .map(|p| s.read_at(p).map_err(ReplicationError::from))
-                .collect::<Result<Vec<_>>>()
-        })
-        .await?;
-        for batch in batches(records, PUSH_RECORDS, PUSH_BYTES) {
-            let outcomes = peer.push(&batch).await?;
-            for (rec, o) in batch.into_iter().zip(outcomes) {
-                match o.status {
-                    PushStatus::Created => created += 1,
-                    PushStatus::Exists => {}
-                    PushStatus::MissingTarget => retry.push(rec),
-                    _ => {
-                        tracing::warn!(peer = %peer.addr(), id = %rec.id(), error = %o.error, "peer rejected a pushed record")
-                    }
-                }
-            }
+    // Bucket order does not matter for comparing: the unread ones wait at the back.
+    queue.extend(unread);
+    Ok(Some(batch))
+}
+
+/// Compares `buckets` with the peer by prefixes of length `len` (or chosen per
+/// bucket from our id count); `extras` asks for the peer's prefixes we lack.
+/// The next batch is read while the peer answers the current one.
+async fn compare(
+    peer: &Peer,
+    store: &Store,
+    buckets: &[(u16, u8)],
+    len: Option<u8>,
+    extras: bool,
+) -> Result<Plan> {
+    let mut plan = Plan::default();
+    let mut queue: VecDeque<(u16, u8)> = buckets.iter().copied().collect();
+    let mut current = read_batch(store, &mut queue, len).await?;
+    while let Some(batch) = current.take() {
+        let (answers, next) = tokio::join!(
+            peer.match_prefixes(&batch.asked, extras),
+            read_batch(store, &mut queue, len)
+        );
+        let answers = answers?;
+        current = next?;
+        if answers.is_empty() {
+            return Err(ReplicationError::Protocol {
+                peer: peer.addr().to_string(),
+                reason: "MatchPrefixes answered no bucket".into(),
+            });
+        }
+        // The peer stopped early to bound its reply: ask for the rest later.
+        queue.extend(
+            batch
+                .asked
+                .iter()
+                .skip(answers.len())
+                .map(|q| (q.partition, q.bucket)),
+        );
+        if current.is_none() {
+            current = read_batch(store, &mut queue, len).await?;
+        }
+        plan = blocking(move || Ok(settle_all(plan, &batch.ours, &batch.asked, &answers))).await?;
+    }
+    Ok(plan)
+}
+
+/// Folds the answered buckets into `plan`.
+fn settle_all(
+    mut plan: Plan,
+    ours: &[Vec<RecordId>],
+    asked: &[BucketPrefixes],
+    answers: &[BucketAnswer],
+) -> Plan {
+    for ((ids, q), a) in ours.iter().zip(asked).zip(answers) {
+        plan.ids_exchanged += q.count() + a.extras.len() / usize::from(q.len.max(1));
+        let settled = settle(ids, a);
+        if !settled.consistent {
+            plan.recheck.push((q.partition, q.bucket));
+            continue;
+        }
+        plan.give.extend(settled.give);
+        if !a.extras.is_empty() {
+            plan.fetch.push(BucketPrefixes {
+                partition: q.partition,
+                bucket: q.bucket,
+                len: q.len,
+                prefixes: a.extras.clone(),
+            });
         }
     }
-    if !retry.is_empty() {
-        for o in peer.push(&retry).await? {
-            if o.status == PushStatus::Created {
-                created += 1;
-            }
-        }
-    }
-    Ok(created)
+    plan
 }

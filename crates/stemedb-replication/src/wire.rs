@@ -34,27 +34,30 @@ pub fn unpack_ids(bytes: &[u8]) -> Option<Vec<RecordId>> {
     )
 }
 
-/// Encodes the non-zero buckets as `(bucket u8 ‖ digest)*`.
-pub fn pack_buckets(buckets: &[Digest; BUCKETS]) -> Vec<u8> {
+/// Encodes the last `len` bytes (clamped to `1..=32`) of each bucket digest
+/// whose sent bytes are not all zero, as `(bucket u8 ‖ digest[32-len..])*`.
+pub fn pack_buckets(buckets: &[Digest; BUCKETS], len: usize) -> Vec<u8> {
+    let from = 32 - len.clamp(1, 32);
     let mut out = Vec::new();
     for (i, d) in buckets.iter().enumerate() {
-        if *d != [0u8; 32] {
+        if d[from..].iter().any(|b| *b != 0) {
             out.push(i as u8);
-            out.extend_from_slice(d);
+            out.extend_from_slice(&d[from..]);
         }
     }
     out
 }
 
-/// Decodes [`pack_buckets`]; `None` when malformed.
-pub fn unpack_buckets(bytes: &[u8]) -> Option<Box<[Digest; BUCKETS]>> {
-    if !bytes.len().is_multiple_of(33) {
+/// Decodes [`pack_buckets`] with the same `len`: the sent bytes land at the
+/// end of each digest, the rest is zero. `None` when malformed.
+pub fn unpack_buckets(bytes: &[u8], len: usize) -> Option<Box<[Digest; BUCKETS]>> {
+    if !(1..=32).contains(&len) || !bytes.len().is_multiple_of(1 + len) {
         return None;
     }
     let mut out = Box::new([[0u8; 32]; BUCKETS]);
-    for c in bytes.chunks_exact(33) {
+    for c in bytes.chunks_exact(1 + len) {
         let slot = out.get_mut(usize::from(c[0]))?;
-        slot.copy_from_slice(&c[1..]);
+        slot[32 - len..].copy_from_slice(&c[1..]);
     }
     Some(out)
 }
@@ -148,9 +151,21 @@ mod tests {
         let mut b = [[0u8; 32]; BUCKETS];
         b[3] = [7u8; 32];
         b[255] = [9u8; 32];
-        let packed = pack_buckets(&b);
+        let packed = pack_buckets(&b, 32);
         assert_eq!(packed.len(), 66);
-        assert_eq!(unpack_buckets(&packed).as_deref(), Some(&b));
-        assert!(unpack_buckets(&packed[..40]).is_none());
+        assert_eq!(unpack_buckets(&packed, 32).as_deref(), Some(&b));
+        assert!(unpack_buckets(&packed[..40], 32).is_none());
+        // Short digests keep the last bytes; all-zero tails are left out.
+        b[5][..16].copy_from_slice(&[1u8; 16]);
+        let short = pack_buckets(&b, 16);
+        assert_eq!(short.len(), 2 * 17);
+        let back = unpack_buckets(&short, 16).expect("well formed");
+        assert_eq!(back[3], {
+            let mut d = [0u8; 32];
+            d[16..].copy_from_slice(&[7u8; 16]);
+            d
+        });
+        assert_eq!(back[5], [0u8; 32]);
+        assert!(unpack_buckets(&short, 0).is_none());
     }
 }

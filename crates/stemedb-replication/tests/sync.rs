@@ -2,12 +2,14 @@
 
 mod common;
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use common::*;
-use stemedb_records::SignedRecord;
+use stemedb_records::{RecordId, SignedRecord};
 use stemedb_replication::{
-    MerkleIndex, Peer, PeerConfig, ReplicationState, all_partitions, sync_with,
+    MerkleIndex, Peer, PeerConfig, ReplicationState, SyncMode, SyncOptions, all_partitions,
+    partition_of, sync_with, sync_with_mode, sync_with_options,
 };
 use stemedb_storage::Store;
 
@@ -184,5 +186,123 @@ fn merkle_incremental_equals_rebuilt() -> TestResult {
         }
     }
     assert_merkle_fresh(&state.store, &merkle)?;
+    Ok(())
+}
+
+/// Every partition's ids.
+fn snapshot(s: &Store) -> Result<Vec<Vec<RecordId>>, Box<dyn std::error::Error + Send + Sync>> {
+    all_partitions()
+        .into_iter()
+        .map(|p| Ok(s.partition_ids(p)?))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn push_only_gives_the_peer_our_records_and_takes_nothing() -> TestResult {
+    let (shared, only_a, only_b) = dataset();
+    let (_da, a) = store();
+    let (_db, b) = store();
+    append_all(&a, &shared);
+    append_all(&a, &only_a);
+    append_all(&b, &shared);
+    append_all(&b, &only_b);
+    let a_before = snapshot(&a)?;
+
+    // B serves; A hands off what it holds.
+    let srv_b = start(&b).await;
+    let merkle_a = Arc::new(MerkleIndex::build(&a)?);
+    let peer = Peer::new(&srv_b.addr.to_string(), PeerConfig::default())?;
+    let report =
+        sync_with_mode(&peer, &a, &merkle_a, &all_partitions(), SyncMode::PushOnly).await?;
+    println!("push-only: {report:?}");
+
+    assert_eq!(snapshot(&a)?, a_before, "A fetched or appended nothing");
+    assert_merkle_fresh(&a, &merkle_a)?;
+    assert_eq!(report.records_fetched, 0);
+    assert_eq!(
+        report.records_pushed,
+        only_a.len(),
+        "every A-only record, once"
+    );
+    assert_eq!(report.buckets_rechecked, 0);
+    assert!(report.partitions_differing > 0 && report.buckets_differing > 0);
+    // B now holds everything A holds, plus its own extras.
+    let b_after = snapshot(&b)?;
+    for (ours, theirs) in a_before.iter().zip(&b_after) {
+        assert!(ours.iter().all(|id| theirs.binary_search(id).is_ok()));
+    }
+    let total: usize = b_after.iter().map(Vec::len).sum();
+    assert_eq!(total, shared.len() + only_a.len() + only_b.len());
+    assert_merkle_fresh(&b, &srv_b.state.merkle)?;
+
+    // Again: B lacks nothing of A's, so nothing moves, and still nothing comes back.
+    let again = sync_with_mode(&peer, &a, &merkle_a, &all_partitions(), SyncMode::PushOnly).await?;
+    println!("push-only again: {again:?}");
+    assert_eq!(again.records_pushed + again.records_fetched, 0);
+    assert_eq!(snapshot(&a)?, a_before);
+    srv_b.stop().await;
+    Ok(())
+}
+
+/// Two assertions of one subject (so one partition) whose ids share their
+/// first two bytes: the same bucket and the same 1-byte prefix.
+fn colliding_pair() -> (SignedRecord, SignedRecord) {
+    let mut seen: HashMap<[u8; 2], SignedRecord> = HashMap::new();
+    for n in 0..100_000u64 {
+        let rec = assertion("collide:subject", n);
+        let key = [rec.id().0[0], rec.id().0[1]];
+        if let Some(first) = seen.remove(&key) {
+            return (first, rec);
+        }
+        seen.insert(key, rec);
+    }
+    panic!("no two ids share two bytes among 100000 (birthday bound says ~320)")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prefix_collisions_are_caught_and_settled_with_whole_ids() -> TestResult {
+    let (x, y) = colliding_pair();
+    let (shared, _, _) = dataset();
+    let shared = &shared[..1_000];
+
+    for mode in [SyncMode::Both, SyncMode::PushOnly] {
+        // A holds x, B holds y: with 1-byte prefixes their bucket looks the same from both sides.
+        let (_da, a) = store();
+        let (_db, b) = store();
+        append_all(&a, shared);
+        append_all(&a, std::slice::from_ref(&x));
+        append_all(&b, shared);
+        append_all(&b, std::slice::from_ref(&y));
+        assert_eq!(partition_of(&a, &x)?, partition_of(&b, &y)?);
+        let srv_b = start(&b).await;
+        let merkle_a = Arc::new(MerkleIndex::build(&a)?);
+        let peer = Peer::new(&srv_b.addr.to_string(), PeerConfig::default())?;
+        let opts = SyncOptions {
+            mode,
+            prefix_len: Some(1),
+        };
+        let report = sync_with_options(&peer, &a, &merkle_a, &all_partitions(), opts).await?;
+        println!("{mode:?}: {report:?}");
+        assert_eq!(report.buckets_differing, 1);
+        assert_eq!(
+            report.buckets_rechecked, 1,
+            "the check exposed the collision"
+        );
+        assert_eq!(report.records_pushed, 1, "x reached B");
+        assert!(b.get(x.id())?.is_some());
+        match mode {
+            SyncMode::Both => {
+                assert_eq!(report.records_fetched, 1, "y reached A");
+                assert_same(&a, &b)?;
+            }
+            SyncMode::PushOnly => {
+                assert_eq!(report.records_fetched, 0);
+                assert!(a.get(y.id())?.is_none(), "push-only takes nothing");
+            }
+        }
+        assert_merkle_fresh(&a, &merkle_a)?;
+        assert_merkle_fresh(&b, &srv_b.state.merkle)?;
+        srv_b.stop().await;
+    }
     Ok(())
 }
