@@ -21,6 +21,10 @@ const LATENCY: [f64; 14] = [
 const FSYNC: [f64; 12] = [
     0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0,
 ];
+/// Finer below 100 ms, where the replication-lag target (p99 ≤ 50 ms) sits.
+const REPLICATION: [f64; 15] = [
+    0.001, 0.002, 0.005, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0,
+];
 const BATCH: [f64; 12] = [
     1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 1024.0, 4096.0, 16384.0,
 ];
@@ -52,6 +56,12 @@ pub fn install() -> Option<PrometheusHandle> {
                     b.set_buckets_for_metric(
                         Matcher::Full("stemedb_group_commit_records".into()),
                         &BATCH,
+                    )
+                })
+                .and_then(|b| {
+                    b.set_buckets_for_metric(
+                        Matcher::Full(crate::cluster::REPLICATION_DELAY.into()),
+                        &REPLICATION,
                     )
                 })
                 .and_then(|b| b.install_recorder());

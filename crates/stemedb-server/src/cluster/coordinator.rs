@@ -1,15 +1,15 @@
 //! Write path and read forwarding in cluster mode.
 //!
 //! Write: the handler appends locally first; then, per record, the partition
-//! is computed, a created record is folded into the Merkle digests, hints are
-//! written (durably) for every replica other than this node (every other
-//! member for `GLOBAL`), and the records are pushed to the live replicas
-//! concurrently (timeout [`REPLICA_TIMEOUT`]). Hints of replicas that answer
-//! `created`/`exists` are removed. A record is acknowledged once the durable
-//! copies (this node + acks) reach `write_ack`, clamped to the number of known
-//! members. When a replica is down, the record is also pushed to other live
-//! members (sloppy quorum: a durable copy elsewhere counts; the hint for the
-//! real replica stays until it is delivered).
+//! is computed, a created record is folded into the Merkle digests, and the
+//! records are pushed to the live replicas other than this node (every other
+//! member for `GLOBAL`) concurrently (timeout [`REPLICA_TIMEOUT`]). When a
+//! replica is down or short, the record is also pushed to other live members
+//! (sloppy quorum: a durable copy elsewhere counts). Every replica that did
+//! not confirm gets a durable hint before the answer. A record is
+//! acknowledged once the durable copies (this node + acks) reach
+//! `write_ack` (see `required_acks`). In the common case (all replicas up)
+//! no hint is written at all: the hint queue's fsync is off the write path.
 
 use std::collections::{HashMap, HashSet};
 
@@ -90,37 +90,9 @@ impl Cluster {
         }
         let durable_at = std::time::Instant::now();
         let members = self.membership.members();
-        let member_ids: Vec<String> = members.iter().map(|m| m.id().to_owned()).collect();
         let required = self.required_acks(&members);
-        // 1. Partitions, digests and durable hints before anything is acknowledged.
-        let (store, merkle, hints) = (self.store.clone(), self.merkle.clone(), self.hints.clone());
-        let (me, factor) = (self.node_id.clone(), self.factor);
-        let (written, targets) = tokio::task::spawn_blocking(move || {
-            let ids: Vec<&str> = member_ids.iter().map(String::as_str).collect();
-            let mut targets: Vec<Vec<String>> = Vec::with_capacity(written.len());
-            let mut by_target: HashMap<String, Vec<RecordId>> = HashMap::new();
-            for (rec, created) in &written {
-                let p = Placement::of(rec)
-                    .resolve(&store)
-                    .map_err(ApiError::internal)?;
-                if *created {
-                    merkle.note_appended(p, rec.id());
-                }
-                let t: Vec<String> = stemedb_cluster::placement::replicas(p, &ids, factor)
-                    .into_iter()
-                    .filter(|id| *id != me)
-                    .collect();
-                for id in &t {
-                    by_target.entry(id.clone()).or_default().push(rec.id());
-                }
-                targets.push(t);
-            }
-            for (t, ids) in &by_target {
-                hints.add(t, ids).map_err(ApiError::internal)?;
-            }
-            Ok::<_, ApiError>((written, targets))
-        })
-        .await??;
+        // 1. Partitions and digests (a vote or retraction reads its target's subject).
+        let targets = self.place(&written, &members).await?;
         // 2. Push to the live replicas concurrently.
         let mut acks: Vec<usize> = vec![1; written.len()];
         let mut per_target: HashMap<&str, Vec<usize>> = HashMap::new();
@@ -141,21 +113,18 @@ impl Cluster {
             let recs: Vec<SignedRecord> = idx.iter().map(|&i| written[i].0.clone()).collect();
             calls.push(async move { (*target, push_acked(peer, recs).await) });
         }
+        let mut delivered: HashSet<(&str, RecordId)> = HashSet::new();
         for (target, acked) in join_all(calls).await {
             if acked.is_empty() {
                 continue;
             }
-            // Local durability to durability on this replica: the per-write replication lag.
+            // Local durability to durability on this replica: the replication lag of a write.
             metrics::histogram!(REPLICATION_DELAY).record(durable_at.elapsed().as_secs_f64());
             for (i, (rec, _)) in written.iter().enumerate() {
                 if targets[i].iter().any(|t| t == target) && acked.contains(&rec.id()) {
                     acks[i] += 1;
+                    delivered.insert((target, rec.id()));
                 }
-            }
-            let (hints, t) = (self.hints.clone(), target.to_owned());
-            let ids: Vec<RecordId> = acked.into_iter().collect();
-            if let Err(e) = tokio::task::spawn_blocking(move || hints.remove(&t, &ids)).await {
-                tracing::warn!(error = %e, "hint removal task failed");
             }
         }
         // 3. Short records: durable copies on other live members (sloppy quorum).
@@ -178,6 +147,27 @@ impl Cluster {
                 }
             }
         }
+        // 4. Durable hints for every replica that does not have its records
+        //    yet, before anything is acknowledged. (A crash before this point
+        //    leaves an unacknowledged record on local disk only; the
+        //    anti-entropy round after restart spreads it.)
+        let mut owed: HashMap<String, Vec<RecordId>> = HashMap::new();
+        for (i, (rec, _)) in written.iter().enumerate() {
+            for t in &targets[i] {
+                if !delivered.contains(&(t.as_str(), rec.id())) {
+                    owed.entry(t.clone()).or_default().push(rec.id());
+                }
+            }
+        }
+        if !owed.is_empty() {
+            let hints = self.hints.clone();
+            tokio::task::spawn_blocking(move || {
+                owed.iter()
+                    .try_for_each(|(t, ids)| hints.add(t, ids).map(|_| ()))
+            })
+            .await?
+            .map_err(ApiError::internal)?;
+        }
         let worst = acks.iter().copied().min().unwrap_or(required);
         if worst < required {
             metrics::counter!("stemedb_replicated_writes_total", "outcome" => "unavailable")
@@ -193,6 +183,38 @@ impl Cluster {
         }
         metrics::counter!("stemedb_replicated_writes_total", "outcome" => "acked").increment(1);
         Ok(())
+    }
+
+    /// Partition of each record (noting created ones in the Merkle digests)
+    /// and the replicas other than this node that must receive it.
+    async fn place(
+        &self,
+        written: &[(SignedRecord, bool)],
+        members: &[stemedb_cluster::Member],
+    ) -> Result<Vec<Vec<String>>, ApiError> {
+        let ids: Vec<&str> = members.iter().map(|m| m.id()).collect();
+        let mut targets = Vec::with_capacity(written.len());
+        for (rec, created) in written {
+            let p = match Placement::of(rec) {
+                Placement::Known(p) => p,
+                unknown => {
+                    let store = self.store.clone();
+                    tokio::task::spawn_blocking(move || unknown.resolve(&store))
+                        .await?
+                        .map_err(ApiError::internal)?
+                }
+            };
+            if *created {
+                self.merkle.note_appended(p, rec.id());
+            }
+            targets.push(
+                stemedb_cluster::placement::replicas(p, &ids, self.factor)
+                    .into_iter()
+                    .filter(|id| *id != self.node_id)
+                    .collect(),
+            );
+        }
+        Ok(targets)
     }
 
     /// Before a read of `subject` on a node that is not one of its replicas:

@@ -13,6 +13,7 @@ mod wiring;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -25,6 +26,7 @@ use stemedb_storage::Store;
 
 use crate::error::ApiError;
 
+pub use coordinator::REPLICATION_DELAY;
 pub use wiring::{ClusterRuntime, start};
 
 /// How long a write waits for replicas, and a forwarded read for a replica.
@@ -53,6 +55,10 @@ pub struct Cluster {
     peers: Mutex<HashMap<String, (SocketAddr, Peer)>>,
     last_round: Mutex<Option<Value>>,
     sync_lock: tokio::sync::Mutex<()>,
+    /// A handoff pass is owed: set at start-up and when the member set changes.
+    handoff_due: AtomicBool,
+    /// The member ids of the last anti-entropy round, to notice changes.
+    last_members: Mutex<Vec<String>>,
 }
 
 impl Cluster {

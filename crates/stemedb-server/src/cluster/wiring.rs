@@ -3,6 +3,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -14,7 +15,10 @@ use stemedb_cluster::{
     Membership, MembershipConfig, OnMinority, Status, StatusSource, SyncError, SyncRequest,
     SyncTrigger,
 };
-use stemedb_replication::{HintQueue, MerkleIndex, ReplicationState, deliver_hints, sync_with};
+use stemedb_replication::merkle::{BUCKETS, root_of};
+use stemedb_replication::{
+    HintQueue, MerkleIndex, ReplicationState, SyncMode, SyncReport, deliver_hints, sync_with_mode,
+};
 use stemedb_storage::Store;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -113,6 +117,8 @@ pub async fn start(
         peers: Mutex::new(HashMap::new()),
         last_round: Mutex::new(None),
         sync_lock: tokio::sync::Mutex::new(()),
+        handoff_due: AtomicBool::new(true),
+        last_members: Mutex::new(Vec::new()),
     });
     let (stop_loops, loops_rx) = watch::channel(false);
     let (stop_servers, servers_rx) = watch::channel(false);
@@ -233,8 +239,12 @@ async fn anti_entropy_loop(
 }
 
 impl Cluster {
-    /// One anti-entropy round with every live peer (or `only` that one), over
-    /// the partitions both nodes are replicas of plus `GLOBAL`; returns the summary.
+    /// One anti-entropy round with every live peer (or `only` that one): a
+    /// two-way sync over the partitions both nodes replicate plus `GLOBAL`,
+    /// and, when a handoff is due, a push-only pass over the partitions this
+    /// node holds records of but does not replicate (a migrated single-node
+    /// data directory, or a partition that moved to a new member) towards
+    /// their replicas. Returns the summary.
     pub async fn anti_entropy(&self, only: Option<&str>) -> Result<Value, SyncError> {
         let _round = self.sync_lock.lock().await;
         let members = self.membership.members();
@@ -247,56 +257,140 @@ impl Cluster {
                 message: format!("no member {p:?} other than this node"),
             });
         }
-        let ids: Vec<&str> = members.iter().map(|m| m.id()).collect();
+        let mut ids: Vec<&str> = members.iter().map(|m| m.id()).collect();
+        ids.sort_unstable();
+        self.note_member_set(&ids);
         let table = placement::table(&ids, self.factor);
-        let (mut fetched, mut pushed, mut failed) = (0usize, 0usize, 0usize);
+        let handoff = self.handoff_due.load(Ordering::Acquire);
+        let mut handoff_complete = handoff && only.is_none();
+        let mut totals = RoundTotals::default();
         let mut peers = Vec::new();
         let started = now_ms();
         for m in members
             .iter()
-            .filter(|m| !m.is_self && m.status.is_live() && only.is_none_or(|p| p == m.id()))
+            .filter(|m| !m.is_self && only.is_none_or(|p| p == m.id()))
         {
-            let both = |r: &Vec<String>| r.contains(&self.node_id) && r.iter().any(|x| x == m.id());
-            let partitions: Vec<u16> = table
+            let mine = |r: &Vec<String>| r.contains(&self.node_id);
+            let theirs = |r: &Vec<String>| r.iter().any(|x| x == m.id());
+            if !m.status.is_live() {
+                // A replica we could not reach keeps the handoff owed.
+                handoff_complete &= !table.iter().any(|(p, r)| {
+                    !mine(r) && theirs(r) && self.merkle.root(*p) != Some(self.empty_root())
+                });
+                continue;
+            }
+            let Some(peer) = self.peer(m) else {
+                handoff_complete = false;
+                continue;
+            };
+            let shared: Vec<u16> = table
                 .iter()
-                .filter(|(_, r)| both(r))
+                .filter(|(_, r)| mine(r) && theirs(r))
                 .map(|(p, _)| *p)
                 .chain(std::iter::once(GLOBAL))
                 .collect();
-            let Some(peer) = self.peer(m) else { continue };
-            match sync_with(&peer, &self.store, &self.merkle, &partitions).await {
-                Ok(rep) => {
-                    fetched += rep.records_fetched;
-                    pushed += rep.records_pushed;
-                    peers.push(json!({
-                        "peer": m.id(), "ok": true,
-                        "partitions_compared": rep.partitions_compared,
-                        "partitions_differing": rep.partitions_differing,
-                        "buckets_differing": rep.buckets_differing,
-                        "records_fetched": rep.records_fetched,
-                        "records_pushed": rep.records_pushed,
-                        "bytes_sent": rep.bytes_sent,
-                        "bytes_received": rep.bytes_received,
-                        "elapsed_ms": rep.elapsed_ms,
-                    }));
-                }
-                Err(e) => {
-                    failed += 1;
-                    peers.push(json!({"peer": m.id(), "ok": false, "error": e.to_string()}));
-                }
+            let result =
+                sync_with_mode(&peer, &self.store, &self.merkle, &shared, SyncMode::Both).await;
+            peers.push(totals.add(m.id(), "sync", result));
+            if !handoff {
+                continue;
             }
+            let owed: Vec<u16> = table
+                .iter()
+                .filter(|(p, r)| {
+                    !mine(r) && theirs(r) && self.merkle.root(*p) != Some(self.empty_root())
+                })
+                .map(|(p, _)| *p)
+                .collect();
+            if owed.is_empty() {
+                continue;
+            }
+            let result =
+                sync_with_mode(&peer, &self.store, &self.merkle, &owed, SyncMode::PushOnly).await;
+            handoff_complete &= result.is_ok();
+            peers.push(totals.add(m.id(), "handoff", result));
+        }
+        if handoff_complete {
+            self.handoff_due.store(false, Ordering::Release);
         }
         let summary = json!({
             "started_at_ms": started,
             "finished_at_ms": now_ms(),
             "peers": peers,
-            "repaired": fetched + pushed,
-            "records_fetched": fetched,
-            "records_pushed": pushed,
-            "failed_peers": failed,
+            "repaired": totals.fetched + totals.pushed,
+            "records_fetched": totals.fetched,
+            "records_pushed": totals.pushed,
+            "failed_peers": totals.failed,
+            "handoff": if handoff { if handoff_complete { "done" } else { "pending" } } else { "none" },
         });
         self.set_last_round(summary.clone());
         Ok(summary)
+    }
+
+    /// Owes a handoff pass when the member set differs from the last round's.
+    fn note_member_set(&self, sorted_ids: &[&str]) {
+        let mut last = match self.last_members.lock() {
+            Ok(g) => g,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        if last
+            .iter()
+            .map(String::as_str)
+            .ne(sorted_ids.iter().copied())
+        {
+            if !last.is_empty() {
+                tracing::info!(members = ?sorted_ids, "member set changed; handing off partitions");
+                self.handoff_due.store(true, Ordering::Release);
+            }
+            *last = sorted_ids.iter().map(|s| (*s).to_owned()).collect();
+        }
+    }
+
+    /// The root of a partition with no records.
+    fn empty_root(&self) -> [u8; 32] {
+        static EMPTY: std::sync::OnceLock<[u8; 32]> = std::sync::OnceLock::new();
+        *EMPTY.get_or_init(|| root_of(&[[0u8; 32]; BUCKETS]))
+    }
+}
+
+/// Counts of one anti-entropy round across peers.
+#[derive(Default)]
+struct RoundTotals {
+    fetched: usize,
+    pushed: usize,
+    failed: usize,
+}
+
+impl RoundTotals {
+    /// Adds one peer exchange (`pass` = `sync` or `handoff`); returns its summary entry.
+    fn add(
+        &mut self,
+        peer: &str,
+        pass: &str,
+        result: stemedb_replication::Result<SyncReport>,
+    ) -> Value {
+        match result {
+            Ok(rep) => {
+                self.fetched += rep.records_fetched;
+                self.pushed += rep.records_pushed;
+                json!({
+                    "peer": peer, "pass": pass, "ok": true,
+                    "partitions_compared": rep.partitions_compared,
+                    "partitions_differing": rep.partitions_differing,
+                    "buckets_differing": rep.buckets_differing,
+                    "buckets_rechecked": rep.buckets_rechecked,
+                    "records_fetched": rep.records_fetched,
+                    "records_pushed": rep.records_pushed,
+                    "bytes_sent": rep.bytes_sent,
+                    "bytes_received": rep.bytes_received,
+                    "elapsed_ms": rep.elapsed_ms,
+                })
+            }
+            Err(e) => {
+                self.failed += 1;
+                json!({"peer": peer, "pass": pass, "ok": false, "error": e.to_string()})
+            }
+        }
     }
 }
 

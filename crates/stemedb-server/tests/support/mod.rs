@@ -441,18 +441,24 @@ impl Nodes {
             .collect()
     }
 
-    /// Syncs `nodes` until a full pass reports every peer ok with equal roots (or `within` passes).
+    /// Syncs `nodes` until a full pass reports every two-way exchange ok with
+    /// equal roots and no handoff pending (or `within` passes).
     pub fn converge(&self, nodes: &[usize], within: Duration) {
         let mut last = Vec::new();
         let done = eventually(within, || {
             last = self.sync(nodes);
             last.iter()
                 .all(|s| {
-                    s["peers"].as_array().is_some_and(|ps| {
-                        ps.iter().all(|p| {
-                            p["ok"] == json!(true) && p["partitions_differing"] == json!(0)
+                    s["handoff"] != json!("pending")
+                        && s["peers"].as_array().is_some_and(|ps| {
+                            // Handoff passes compare partitions the node holds
+                            // only part of; the two-way passes must agree.
+                            ps.iter()
+                                .filter(|p| p["pass"] != json!("handoff"))
+                                .all(|p| {
+                                    p["ok"] == json!(true) && p["partitions_differing"] == json!(0)
+                                })
                         })
-                    })
                 })
                 .then_some(())
         });
