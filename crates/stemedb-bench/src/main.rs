@@ -9,11 +9,15 @@
 //! stemedb-bench bulk [N] [DIR]      bulk ingest of N, lookups, rebuild, replay, verify
 //! stemedb-bench http-ingest [N] [URL]  POST N assertions as NDJSON batches of 1,000
 //!                                   (THREADS connections, default 4) to a running server
+//! stemedb-bench cluster-load --urls URL[,URL...] --seconds S [--rate N] [--batch B] [--threads T]
+//!                                   paced (or max-rate) writes spread round-robin over API
+//!                                   nodes, then each node's replication delay metrics
 //! ```
 //! N defaults to 1,000,000; DIR defaults to a temporary directory.
 //! `STEMEDB_BENCH_LOOKUPS_ONLY=1 stemedb-bench storage N` stops after the lookup
 //! measurements (used for the 10M-assertion figures).
 
+mod cluster;
 mod http;
 mod query;
 mod storage;
@@ -32,7 +36,11 @@ pub fn peak_rss_mib() -> f64 {
 }
 
 fn main() {
-    let mut args = std::env::args().skip(1);
+    let all: Vec<String> = std::env::args().skip(1).collect();
+    if all.first().map(String::as_str) == Some("cluster-load") {
+        return cluster::run(&all[1..]);
+    }
+    let mut args = all.into_iter();
     let what = args.next().unwrap_or_default();
     let n: u64 = args
         .next()
@@ -55,7 +63,7 @@ fn main() {
         ),
         _ => {
             eprintln!(
-                "usage: stemedb-bench storage|query|rebuild|signed|bulk [N] [DIR] | http-ingest [N] [URL]"
+                "usage: stemedb-bench storage|query|rebuild|signed|bulk [N] [DIR] | http-ingest [N] [URL] | cluster-load --urls URL[,URL...] --seconds S [--rate N] [--batch B] [--threads T]"
             );
             std::process::exit(2);
         }
