@@ -8,6 +8,10 @@
 //!   replica converges to the same record set.
 //! - `on_minority = "accept"`: both sides write during the partition; after
 //!   healing nothing is lost and the replicas agree.
+//! - A slow node (its process paused with SIGSTOP for 1.1 s at a time) is
+//!   suspected but refutes in time: never DOWN; writes keep succeeding. This
+//!   one runs on loopback and needs no privileges. (`tc netem` delay would be
+//!   the network-level variant; this kernel has no netem module.)
 //!
 //! Needs root, `ip` and `iptables` (`.ci/run` installs it). Outside CI the
 //! tests are skipped with a message when those are missing; in CI they fail.
@@ -16,7 +20,7 @@
 
 mod support;
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde_json::json;
 use support::{Nodes, eventually, netns};
@@ -153,4 +157,62 @@ fn partition_with_accept_merges_both_sides() {
     heal(&c);
     c.converge(&[0, 1, 2], Duration::from_secs(30));
     assert_everywhere(&c, &written);
+}
+
+#[test]
+fn paused_node_is_suspected_not_killed() {
+    // A slow node, injected for real: node3's process is stopped (SIGSTOP)
+    // for 1.1 s at a time, like a long pause on an overloaded host. That is
+    // longer than a probe round (500 ms period, 250 ms ack timeout), so it is
+    // suspected (each node probes each peer at least once a second), and shorter
+    // than the probe round plus the 1.5 s suspicion timeout, so it refutes
+    // after SIGCONT and is never declared DOWN. Loopback, no namespaces.
+    let ips = ["127.0.0.31", "127.0.0.32", "127.0.0.33"];
+    let mut c = Nodes::new(&ips, &[], support::free_base(&ips));
+    c.start_all();
+    c.wait_formed(&[0, 1, 2], 3, Duration::from_secs(30));
+    let mut down = Vec::new();
+    let mut observe = |c: &Nodes, at: Instant| {
+        for i in [0, 1] {
+            if c.sees(i, "node3", "DOWN") {
+                down.push((i, at.elapsed()));
+            }
+        }
+    };
+    let started = Instant::now();
+    for round in 0..4 {
+        c.signal(2, "STOP");
+        let paused = Instant::now();
+        while paused.elapsed() < Duration::from_millis(1100) {
+            observe(&c, started);
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        c.signal(2, "CONT");
+        let resumed = Instant::now();
+        while resumed.elapsed() < Duration::from_millis(1500) {
+            observe(&c, started);
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        // Writes through node1 keep succeeding (node3's pushes may wait for it).
+        c.write_ok(0, &format!("paused:{round}"), "v");
+    }
+    assert!(
+        down.is_empty(),
+        "a paused node was declared DOWN: {down:?}\n{}",
+        c.log_tail(0)
+    );
+    // Every transition is counted by the observers (a view sampled by this
+    // test could miss a short suspicion).
+    let suspicions: f64 = [0, 1]
+        .iter()
+        .map(|&i| {
+            let (_, _, text) = support::call("GET", &c.api(i, "/metrics"), None);
+            text.lines()
+                .filter(|l| l.starts_with("stemedb_member_status_changes_total{to=\"SUSPECT\"}"))
+                .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+                .sum::<f64>()
+        })
+        .sum();
+    assert!(suspicions > 0.0, "node3 was never SUSPECT while paused");
+    c.wait_formed(&[0, 1, 2], 3, Duration::from_secs(10));
 }

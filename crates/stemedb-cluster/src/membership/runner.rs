@@ -286,6 +286,8 @@ impl Runner {
                     }
                     if e.status != status {
                         info!(node = %id.info.id, from = e.status.as_str(), to = status.as_str(), "member status changed");
+                        metrics::counter!("stemedb_member_status_changes_total", "to" => status.as_str())
+                            .increment(1);
                         e.status = status;
                         changed = true;
                     }

@@ -294,6 +294,16 @@ impl Nodes {
         }
     }
 
+    /// Sends `signal` (`STOP`, `CONT`, ...) to node `i`'s process.
+    pub fn signal(&self, i: usize, signal: &str) {
+        let child = self.nodes[i].child.as_ref().expect("node is running");
+        let ok = Command::new("kill")
+            .args([&format!("-{signal}"), &child.id().to_string()])
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(ok, "kill -{signal} {}", self.nodes[i].name);
+    }
+
     /// SIGTERM and wait for a clean exit (graceful shutdown).
     pub fn stop(&mut self, i: usize) {
         if let Some(mut c) = self.nodes[i].child.take() {
