@@ -14,10 +14,10 @@
 use std::collections::{HashMap, HashSet};
 
 use futures_util::future::join_all;
-use stemedb_cluster::Status;
+use stemedb_cluster::{Member, Status};
 use stemedb_records::{RecordId, SignedRecord};
 use stemedb_replication::proto::{FetchPhase, PushStatus};
-use stemedb_replication::{Peer, Placement};
+use stemedb_replication::{Peer, Placement, ReplicationError};
 use stemedb_storage::{AppendStatus, Store, partition};
 
 use super::{Cluster, REPLICA_TIMEOUT};
@@ -72,7 +72,7 @@ impl Cluster {
     /// clamped to the known members; in the minority with `on_minority =
     /// "accept"`, clamped to the members this node can see (the rest is
     /// hinted and merges after the partition heals).
-    fn required_acks(&self, members: &[stemedb_cluster::Member]) -> usize {
+    fn required_acks(&self, members: &[Member]) -> usize {
         let known = self.write_ack.min(members.len().max(1));
         let q = self.quorum();
         if q.majority || self.on_minority != stemedb_cluster::OnMinority::Accept {
@@ -190,7 +190,7 @@ impl Cluster {
     async fn place(
         &self,
         written: &[(SignedRecord, bool)],
-        members: &[stemedb_cluster::Member],
+        members: &[Member],
     ) -> Result<Vec<Vec<String>>, ApiError> {
         let ids: Vec<&str> = members.iter().map(|m| m.id()).collect();
         let mut targets = Vec::with_capacity(written.len());
@@ -228,31 +228,16 @@ impl Cluster {
         if replicas.contains(&self.node_id) {
             return;
         }
-        let deadline = tokio::time::Instant::now() + REPLICA_TIMEOUT;
-        for r in &replicas {
-            let Some(m) = members.iter().find(|m| m.id() == r && m.status.is_live()) else {
-                continue;
-            };
-            let Some(peer) = self.peer(m) else { continue };
-            let fetched = tokio::time::timeout_at(deadline, peer.subject_records(subject)).await;
-            let records = match fetched {
-                Ok(Ok(records)) => records,
-                Ok(Err(e)) => {
-                    tracing::debug!(peer = r.as_str(), error = %e, "forwarded read failed");
-                    continue;
-                }
-                Err(_) => break,
-            };
-            let (store, merkle) = (self.store.clone(), self.merkle.clone());
-            let applied =
-                tokio::task::spawn_blocking(move || append_noting(&store, &merkle, records)).await;
-            if let Ok(Ok(_)) = applied {
-                metrics::counter!("stemedb_forwarded_reads_total", "outcome" => "ok").increment(1);
-                return;
-            }
-        }
-        metrics::counter!("stemedb_forwarded_reads_total", "outcome" => "local_fallback")
-            .increment(1);
+        let live: Vec<&Member> = replicas
+            .iter()
+            .filter_map(|r| members.iter().find(|m| m.id() == r && m.status.is_live()))
+            .collect();
+        let subject = subject.to_owned();
+        self.fetch_and_store(&live, |peer| {
+            let subject = subject.clone();
+            async move { peer.subject_records(&subject).await }
+        })
+        .await;
     }
 
     /// Before a read of record `id` this node does not hold (the id says
@@ -266,16 +251,33 @@ impl Cluster {
         if let Ok(Ok(Some(_))) = tokio::task::spawn_blocking(move || store.locate(id)).await {
             return;
         }
-        let deadline = tokio::time::Instant::now() + REPLICA_TIMEOUT;
         let members = self.membership.members();
-        for m in members.iter().filter(|m| !m.is_self && m.status.is_live()) {
+        let live: Vec<&Member> = members
+            .iter()
+            .filter(|m| !m.is_self && m.status.is_live())
+            .collect();
+        self.fetch_and_store(
+            &live,
+            |peer| async move { fetch_with_context(&peer, id).await },
+        )
+        .await;
+    }
+
+    /// Asks `candidates` in turn (within [`REPLICA_TIMEOUT`] overall) until
+    /// one returns records, and appends those locally (a forwarded read).
+    async fn fetch_and_store<F, Fut>(&self, candidates: &[&Member], fetch: F)
+    where
+        F: Fn(Peer) -> Fut,
+        Fut: Future<Output = Result<Vec<SignedRecord>, ReplicationError>>,
+    {
+        let deadline = tokio::time::Instant::now() + REPLICA_TIMEOUT;
+        for m in candidates {
             let Some(peer) = self.peer(m) else { continue };
-            let found = tokio::time::timeout_at(deadline, fetch_with_context(&peer, id)).await;
-            let records = match found {
+            let records = match tokio::time::timeout_at(deadline, fetch(peer)).await {
                 Ok(Ok(records)) if !records.is_empty() => records,
                 Ok(Ok(_)) => continue,
                 Ok(Err(e)) => {
-                    tracing::debug!(peer = m.id(), error = %e, "forwarded get failed");
+                    tracing::debug!(peer = m.id(), error = %e, "forwarded read failed");
                     continue;
                 }
                 Err(_) => break,
@@ -299,7 +301,7 @@ impl Cluster {
 async fn fetch_with_context(
     peer: &Peer,
     id: RecordId,
-) -> Result<Vec<SignedRecord>, stemedb_replication::ReplicationError> {
+) -> Result<Vec<SignedRecord>, ReplicationError> {
     let Some(rec) = peer.fetch(&[id], FetchPhase::All).await?.records.pop() else {
         return Ok(Vec::new());
     };
