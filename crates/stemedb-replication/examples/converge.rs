@@ -122,10 +122,7 @@ fn main() -> Res<()> {
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let server = tokio::spawn(serve_listener(
             listener,
-            ReplicationState {
-                store: a.clone(),
-                merkle: merkle_a.clone(),
-            },
+            ReplicationState::new(a.clone(), merkle_a.clone()),
             async {
                 let _ = stopped.await;
             },

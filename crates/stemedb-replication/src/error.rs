@@ -40,6 +40,9 @@ pub enum ReplicationError {
     /// A node id cannot be used as a hint key.
     #[error("invalid node id {0:?}: must be non-empty and contain no NUL byte")]
     InvalidNodeId(String),
+    /// The push observer could not record what a `Push` created.
+    #[error("push observer: {0}")]
+    Observer(String),
     /// A blocking task panicked or was cancelled.
     #[error("background task failed: {0}")]
     Task(String),

@@ -40,5 +40,5 @@ pub use deliver::deliver_hints;
 pub use error::{ReplicationError, Result};
 pub use hints::HintQueue;
 pub use merkle::{MerkleIndex, Placement, all_partitions, partition_of};
-pub use server::{ReplicationService, ReplicationState, serve, serve_listener};
+pub use server::{PushObserver, ReplicationService, ReplicationState, serve, serve_listener};
 pub use sync::{SyncMode, SyncOptions, SyncReport, sync_with, sync_with_mode, sync_with_options};

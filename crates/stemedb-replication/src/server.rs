@@ -33,13 +33,35 @@ pub const MAX_PREFIXES_PER_CALL: usize = 1 << 20;
 /// A `MatchPrefixes` reply stops answering further buckets past this many bytes.
 pub const MATCH_REPLY_BUDGET: usize = 8 * 1024 * 1024;
 
-/// What the service needs: the store and its digests.
+/// What the service needs: the store, its digests, and who to tell about pushed records.
 #[derive(Clone)]
 pub struct ReplicationState {
     /// The local store.
     pub store: Store,
     /// Bucket digests of the local store, updated for every record the service creates.
     pub merkle: Arc<MerkleIndex>,
+    /// Told about the records each `Push` created, before the reply.
+    pub on_push: Option<Arc<dyn PushObserver>>,
+}
+
+impl ReplicationState {
+    /// A state with no push observer.
+    pub fn new(store: Store, merkle: Arc<MerkleIndex>) -> ReplicationState {
+        ReplicationState {
+            store,
+            merkle,
+            on_push: None,
+        }
+    }
+}
+
+/// Learns which records a `Push` created (id and partition) before the
+/// pusher is answered, so whatever it records durably (the server: hints for
+/// the partition's replicas when this node holds a sloppy-quorum copy) is in
+/// place before the pusher counts this copy. An error fails the `Push`.
+pub trait PushObserver: Send + Sync {
+    /// Called once per `Push` with the records it created.
+    fn created(&self, records: &[(RecordId, u16)]) -> std::result::Result<(), String>;
 }
 
 /// The tonic service implementation.
@@ -156,11 +178,27 @@ pub(crate) fn apply_push(state: &ReplicationState, raw: &[Vec<u8>]) -> Result<Ve
         }
     }
     let ids: Vec<RecordId> = valid.iter().map(SignedRecord::id).collect();
+    let places: Vec<Placement> = valid.iter().map(Placement::of).collect();
     let outcomes = if valid.is_empty() {
         Vec::new()
     } else {
         append_noting(state, valid)?
     };
+    if let Some(observer) = &state.on_push {
+        let mut created = Vec::new();
+        for (place, outcome) in places.into_iter().zip(&outcomes) {
+            if let Ok(a) = outcome
+                && a.status == stemedb_storage::AppendStatus::Created
+            {
+                created.push((a.id, place.resolve(&state.store)?));
+            }
+        }
+        if !created.is_empty() {
+            observer
+                .created(&created)
+                .map_err(ReplicationError::Observer)?;
+        }
+    }
     let mut it = ids.into_iter().zip(outcomes);
     Ok(results
         .into_iter()

@@ -55,10 +55,7 @@ async fn hints_survive_restart_and_are_delivered() -> TestResult {
     let merkle = Arc::new(stemedb_replication::MerkleIndex::build(&b)?);
     let srv_b = start_on(
         listener,
-        stemedb_replication::ReplicationState {
-            store: b.clone(),
-            merkle,
-        },
+        stemedb_replication::ReplicationState::new(b.clone(), merkle),
     )
     .await;
     let delivered = deliver_hints(&peer, "node-b", &a, &hints).await?;

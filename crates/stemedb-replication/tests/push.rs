@@ -134,3 +134,65 @@ async fn subject_records_returns_targets_first() -> TestResult {
     srv.stop().await;
     Ok(())
 }
+
+/// Records every `created` call; fails when `fail` is set.
+struct Recorder {
+    seen: std::sync::Mutex<Vec<(stemedb_records::RecordId, u16)>>,
+    fail: bool,
+}
+
+impl stemedb_replication::PushObserver for Recorder {
+    fn created(&self, records: &[(stemedb_records::RecordId, u16)]) -> Result<(), String> {
+        if self.fail {
+            return Err("hint queue unavailable".into());
+        }
+        self.seen
+            .lock()
+            .map_err(|e| e.to_string())?
+            .extend_from_slice(records);
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn push_observer_sees_created_records_with_partitions() -> TestResult {
+    let (_d, store) = store();
+    let merkle = std::sync::Arc::new(MerkleIndex::build(&store)?);
+    let recorder = std::sync::Arc::new(Recorder {
+        seen: std::sync::Mutex::new(Vec::new()),
+        fail: false,
+    });
+    let mut state = stemedb_replication::ReplicationState::new(store.clone(), merkle);
+    state.on_push = Some(recorder.clone());
+    let srv = start_with(state).await;
+    let peer = Peer::new(&srv.addr.to_string(), PeerConfig::default())?;
+    let a = assertion("drug:observed", 1);
+    let v = vote(a.id(), 2);
+    peer.push(&[a.clone(), v.clone()]).await?;
+    // A duplicate push creates nothing, so the observer is not called again.
+    peer.push(&[a.clone(), v.clone()]).await?;
+    let p = stemedb_storage::partition::of_subject("drug:observed");
+    let seen = recorder.seen.lock().map_err(|e| e.to_string())?.clone();
+    assert_eq!(
+        seen,
+        vec![(a.id(), p), (v.id(), p)],
+        "a vote is placed with its target"
+    );
+    srv.stop().await;
+
+    // An observer that fails makes the Push fail: the pusher must not count the copy.
+    let (_d2, store2) = common::store();
+    let mut state = stemedb_replication::ReplicationState::new(
+        store2.clone(),
+        std::sync::Arc::new(MerkleIndex::build(&store2)?),
+    );
+    state.on_push = Some(std::sync::Arc::new(Recorder {
+        seen: std::sync::Mutex::new(Vec::new()),
+        fail: true,
+    }));
+    let srv = start_with(state).await;
+    let peer = Peer::new(&srv.addr.to_string(), PeerConfig::default())?;
+    assert!(peer.push(&[assertion("drug:x", 3)]).await.is_err());
+    srv.stop().await;
+    Ok(())
+}

@@ -172,10 +172,7 @@ fn merkle_incremental_equals_rebuilt() -> TestResult {
     let (shared, only_a, only_b) = dataset();
     let (_d, s) = store();
     let merkle = Arc::new(MerkleIndex::build(&s)?);
-    let state = ReplicationState {
-        store: s.clone(),
-        merkle: merkle.clone(),
-    };
+    let state = ReplicationState::new(s.clone(), merkle.clone());
     // Append through the store and fold in what it reports created, as a coordinator does.
     for chunk in [&shared[..], &only_a[..], &only_b[..], &shared[..10]] {
         let results = s.append(chunk.to_vec())?;

@@ -2,8 +2,10 @@
 //! 127.0.0.2 and 127.0.0.3 (the seed's ports 18180-18183, or the same layout
 //! on other ports when those are busy). One test runs the phases in order on
 //! one cluster: formation, replication and anti-entropy, a SIGKILLed node
-//! under write load, and minority read-only mode. Every process is killed in
-//! `Drop`, also when an assertion fails.
+//! under write load, and minority read-only mode. Another (127.0.0.41-43)
+//! checks that a sloppy-quorum copy reaches the real replica after its
+//! coordinator is lost. Every process is killed in `Drop`, also when an
+//! assertion fails.
 
 mod support;
 
@@ -214,5 +216,35 @@ fn three_node_cluster() {
     eprintln!(
         "phase 4 (read_only, then writes resumed) after {:?}",
         t0.elapsed()
+    );
+}
+
+#[test]
+fn sloppy_copy_reaches_the_replicas_without_its_coordinator() {
+    // node1 and node2 replicate the subject; node2 is down, so node1 also
+    // pushes the write to node3 (sloppy quorum). Then node1 is lost for good
+    // (with its hints). node3 must hand its copy to node2 by itself.
+    let ips = ["127.0.0.41", "127.0.0.42", "127.0.0.43"];
+    let mut c = Nodes::new(&ips, &[], free_base(&ips));
+    c.start_all();
+    c.wait_formed(&[0, 1, 2], 3, Duration::from_secs(20));
+    let subject = (0..1000)
+        .map(|k| format!("sloppy:{k}"))
+        .find(|s| !replicas_of(s).iter().any(|r| r == "node3"))
+        .expect("a subject replicated on node1 and node2");
+    c.kill9(1);
+    let down = eventually(Duration::from_secs(15), || {
+        c.sees(0, "node2", "DOWN").then_some(())
+    });
+    assert!(down.is_some(), "node1 never saw node2 DOWN");
+    let id = c.write_ok(0, &subject, "kept");
+    assert!(c.stores(2, &id), "node3 holds the sloppy-quorum copy");
+    c.kill9(0);
+    c.spawn(1);
+    let delivered = eventually(Duration::from_secs(20), || c.stores(1, &id).then_some(()));
+    assert!(
+        delivered.is_some(),
+        "node2 never received the acknowledged write from node3\n{}",
+        c.log_tail(2)
     );
 }

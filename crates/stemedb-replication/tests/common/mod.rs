@@ -153,11 +153,7 @@ impl Running {
 /// Serves `store` on a free loopback port.
 pub async fn start(store: &Store) -> Running {
     let merkle = Arc::new(MerkleIndex::build(store).expect("merkle"));
-    start_with(ReplicationState {
-        store: store.clone(),
-        merkle,
-    })
-    .await
+    start_with(ReplicationState::new(store.clone(), merkle)).await
 }
 
 pub async fn start_with(state: ReplicationState) -> Running {

@@ -17,7 +17,7 @@ use futures_util::future::join_all;
 use stemedb_cluster::{Member, Status};
 use stemedb_records::{RecordId, SignedRecord};
 use stemedb_replication::proto::{FetchPhase, PushStatus};
-use stemedb_replication::{Peer, Placement, ReplicationError};
+use stemedb_replication::{Peer, Placement, PushObserver, ReplicationError};
 use stemedb_storage::{AppendStatus, Store, partition};
 
 use super::{Cluster, REPLICA_TIMEOUT};
@@ -306,7 +306,15 @@ async fn fetch_with_context(
         return Ok(Vec::new());
     };
     if let Some(a) = rec.record().as_assertion() {
-        return peer.subject_records(&a.subject).await;
+        // The subject brings votes and retractions; without it, the record alone still answers.
+        return Ok(match peer.subject_records(&a.subject).await {
+            Ok(all) if !all.is_empty() => all,
+            Ok(_) => vec![rec],
+            Err(e) => {
+                tracing::debug!(peer = peer.addr(), error = %e, "subject fetch failed; storing the record alone");
+                vec![rec]
+            }
+        });
     }
     let mut out = Vec::new();
     if let Some(t) = rec.record().target() {
@@ -314,4 +322,30 @@ async fn fetch_with_context(
     }
     out.push(rec);
     Ok(out)
+}
+
+/// A record pushed to this node for a partition it does not replicate is a
+/// sloppy-quorum copy: the coordinator counted it because a real replica was
+/// down or short. This node then owes the record to the partition's
+/// replicas, exactly like a coordinator: durable hints, written before the
+/// push is answered, so the copy reaches them even if the coordinator's disk
+/// is lost. (Replicas that already hold it answer `exists` and the hint goes.)
+impl PushObserver for Cluster {
+    fn created(&self, records: &[(RecordId, u16)]) -> Result<(), String> {
+        let members = self.membership.members();
+        let mut owed: HashMap<String, Vec<RecordId>> = HashMap::new();
+        for (id, p) in records {
+            let replicas = self.replicas_of(*p, &members);
+            if replicas.contains(&self.node_id) {
+                continue;
+            }
+            for r in replicas {
+                owed.entry(r).or_default().push(*id);
+            }
+        }
+        for (target, ids) in &owed {
+            self.hints.add(target, ids).map_err(|e| e.to_string())?;
+        }
+        Ok(())
+    }
 }

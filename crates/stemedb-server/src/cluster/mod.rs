@@ -11,9 +11,8 @@
 mod coordinator;
 mod wiring;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
-use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -55,10 +54,11 @@ pub struct Cluster {
     peers: Mutex<HashMap<String, (SocketAddr, Peer)>>,
     last_round: Mutex<Option<Value>>,
     sync_lock: tokio::sync::Mutex<()>,
-    /// A handoff pass is owed: set at start-up and when the member set changes.
-    handoff_due: AtomicBool,
-    /// The member ids of the last anti-entropy round, to notice changes.
-    last_members: Mutex<Vec<String>>,
+    /// Peers owed a handoff pass: every member first seen since start-up,
+    /// until a push-only pass to it succeeds with nothing left to push.
+    handoff_owed: Mutex<HashSet<String>>,
+    /// Every member id seen so far, to notice new ones.
+    seen_members: Mutex<HashSet<String>>,
 }
 
 impl Cluster {

@@ -1,9 +1,8 @@
 //! Start-up and shutdown of cluster mode, the background loops (hint
 //! delivery, anti-entropy) and the gateway's status and sync hooks.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -12,7 +11,7 @@ use stemedb_cluster::gateway::{self, BoxFuture, GatewayState};
 use stemedb_cluster::membership::now_ms;
 use stemedb_cluster::placement::{self, GLOBAL};
 use stemedb_cluster::{
-    Membership, MembershipConfig, OnMinority, Status, StatusSource, SyncError, SyncRequest,
+    Member, Membership, MembershipConfig, OnMinority, Status, StatusSource, SyncError, SyncRequest,
     SyncTrigger,
 };
 use stemedb_replication::merkle::{BUCKETS, root_of};
@@ -117,15 +116,13 @@ pub async fn start(
         peers: Mutex::new(HashMap::new()),
         last_round: Mutex::new(None),
         sync_lock: tokio::sync::Mutex::new(()),
-        handoff_due: AtomicBool::new(true),
-        last_members: Mutex::new(Vec::new()),
+        handoff_owed: Mutex::new(HashSet::new()),
+        seen_members: Mutex::new(HashSet::new()),
     });
     let (stop_loops, loops_rx) = watch::channel(false);
     let (stop_servers, servers_rx) = watch::channel(false);
-    let rstate = ReplicationState {
-        store: store.clone(),
-        merkle: cluster.merkle.clone(),
-    };
+    let mut rstate = ReplicationState::new(store.clone(), cluster.merkle.clone());
+    rstate.on_push = Some(cluster.clone());
     let grpc_stop = stopped(servers_rx.clone());
     let grpc = tokio::spawn(async move {
         if let Err(e) = stemedb_replication::serve_listener(rpc_listener, rstate, grpc_stop).await {
@@ -241,10 +238,10 @@ async fn anti_entropy_loop(
 impl Cluster {
     /// One anti-entropy round with every live peer (or `only` that one): a
     /// two-way sync over the partitions both nodes replicate plus `GLOBAL`,
-    /// and, when a handoff is due, a push-only pass over the partitions this
-    /// node holds records of but does not replicate (a migrated single-node
-    /// data directory, or a partition that moved to a new member) towards
-    /// their replicas. Returns the summary.
+    /// and, for a peer still owed a handoff, a push-only pass over the
+    /// partitions this node holds records of but does not replicate while the
+    /// peer does (a migrated single-node data directory, or a partition that
+    /// moved to a new member). Returns the summary.
     pub async fn anti_entropy(&self, only: Option<&str>) -> Result<Value, SyncError> {
         let _round = self.sync_lock.lock().await;
         let members = self.membership.members();
@@ -257,32 +254,20 @@ impl Cluster {
                 message: format!("no member {p:?} other than this node"),
             });
         }
-        let mut ids: Vec<&str> = members.iter().map(|m| m.id()).collect();
-        ids.sort_unstable();
-        self.note_member_set(&ids);
+        self.note_new_members(&members);
+        let ids: Vec<&str> = members.iter().map(|m| m.id()).collect();
         let table = placement::table(&ids, self.factor);
-        let handoff = self.handoff_due.load(Ordering::Acquire);
-        let mut handoff_complete = handoff && only.is_none();
+        let empty = empty_root();
         let mut totals = RoundTotals::default();
         let mut peers = Vec::new();
         let started = now_ms();
         for m in members
             .iter()
-            .filter(|m| !m.is_self && only.is_none_or(|p| p == m.id()))
+            .filter(|m| !m.is_self && m.status.is_live() && only.is_none_or(|p| p == m.id()))
         {
+            let Some(peer) = self.peer(m) else { continue };
             let mine = |r: &Vec<String>| r.contains(&self.node_id);
             let theirs = |r: &Vec<String>| r.iter().any(|x| x == m.id());
-            if !m.status.is_live() {
-                // A replica we could not reach keeps the handoff owed.
-                handoff_complete &= !table.iter().any(|(p, r)| {
-                    !mine(r) && theirs(r) && self.merkle.root(*p) != Some(self.empty_root())
-                });
-                continue;
-            }
-            let Some(peer) = self.peer(m) else {
-                handoff_complete = false;
-                continue;
-            };
             let shared: Vec<u16> = table
                 .iter()
                 .filter(|(_, r)| mine(r) && theirs(r))
@@ -292,27 +277,32 @@ impl Cluster {
             let result =
                 sync_with_mode(&peer, &self.store, &self.merkle, &shared, SyncMode::Both).await;
             peers.push(totals.add(m.id(), "sync", result));
-            if !handoff {
+            if !self.owes_handoff(m.id()) {
                 continue;
             }
             let owed: Vec<u16> = table
                 .iter()
-                .filter(|(p, r)| {
-                    !mine(r) && theirs(r) && self.merkle.root(*p) != Some(self.empty_root())
-                })
+                .filter(|(p, r)| !mine(r) && theirs(r) && self.merkle.root(*p) != Some(empty))
                 .map(|(p, _)| *p)
                 .collect();
-            if owed.is_empty() {
-                continue;
+            let settled = if owed.is_empty() {
+                true
+            } else {
+                let result =
+                    sync_with_mode(&peer, &self.store, &self.merkle, &owed, SyncMode::PushOnly)
+                        .await;
+                // Settled only by a pass that found nothing left to push: a
+                // pass that pushed is verified by the next round.
+                let settled = matches!(&result, Ok(r) if r.records_pushed == 0);
+                peers.push(totals.add(m.id(), "handoff", result));
+                settled
+            };
+            if settled {
+                self.settle_handoff(m.id());
             }
-            let result =
-                sync_with_mode(&peer, &self.store, &self.merkle, &owed, SyncMode::PushOnly).await;
-            handoff_complete &= result.is_ok();
-            peers.push(totals.add(m.id(), "handoff", result));
         }
-        if handoff_complete {
-            self.handoff_due.store(false, Ordering::Release);
-        }
+        let mut pending: Vec<String> = lock(&self.handoff_owed).iter().cloned().collect();
+        pending.sort_unstable();
         let summary = json!({
             "started_at_ms": started,
             "finished_at_ms": now_ms(),
@@ -321,36 +311,43 @@ impl Cluster {
             "records_fetched": totals.fetched,
             "records_pushed": totals.pushed,
             "failed_peers": totals.failed,
-            "handoff": if handoff { if handoff_complete { "done" } else { "pending" } } else { "none" },
+            "handoff_pending": pending,
         });
         self.set_last_round(summary.clone());
         Ok(summary)
     }
 
-    /// Owes a handoff pass when the member set differs from the last round's.
-    fn note_member_set(&self, sorted_ids: &[&str]) {
-        let mut last = match self.last_members.lock() {
-            Ok(g) => g,
-            Err(poisoned) => poisoned.into_inner(),
-        };
-        if last
-            .iter()
-            .map(String::as_str)
-            .ne(sorted_ids.iter().copied())
-        {
-            if !last.is_empty() {
-                tracing::info!(members = ?sorted_ids, "member set changed; handing off partitions");
-                self.handoff_due.store(true, Ordering::Release);
+    /// Every member seen for the first time is owed a handoff pass.
+    fn note_new_members(&self, members: &[Member]) {
+        let mut seen = lock(&self.seen_members);
+        for m in members.iter().filter(|m| !m.is_self) {
+            if seen.insert(m.id().to_owned()) {
+                tracing::debug!(peer = m.id(), "new member; a handoff pass is owed to it");
+                lock(&self.handoff_owed).insert(m.id().to_owned());
             }
-            *last = sorted_ids.iter().map(|s| (*s).to_owned()).collect();
         }
     }
 
-    /// The root of a partition with no records.
-    fn empty_root(&self) -> [u8; 32] {
-        static EMPTY: std::sync::OnceLock<[u8; 32]> = std::sync::OnceLock::new();
-        *EMPTY.get_or_init(|| root_of(&[[0u8; 32]; BUCKETS]))
+    fn owes_handoff(&self, peer: &str) -> bool {
+        lock(&self.handoff_owed).contains(peer)
     }
+
+    fn settle_handoff(&self, peer: &str) {
+        if lock(&self.handoff_owed).remove(peer) {
+            tracing::info!(peer, "handoff settled");
+        }
+    }
+}
+
+/// A mutex guard, also after a panic elsewhere poisoned it (the sets stay consistent).
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// The root of a partition with no records.
+fn empty_root() -> [u8; 32] {
+    static EMPTY: std::sync::OnceLock<[u8; 32]> = std::sync::OnceLock::new();
+    *EMPTY.get_or_init(|| root_of(&[[0u8; 32]; BUCKETS]))
 }
 
 /// Counts of one anti-entropy round across peers.

@@ -459,7 +459,7 @@ impl Nodes {
             last = self.sync(nodes);
             last.iter()
                 .all(|s| {
-                    s["handoff"] != json!("pending")
+                    s["handoff_pending"].as_array().is_some_and(Vec::is_empty)
                         && s["peers"].as_array().is_some_and(|ps| {
                             // Handoff passes compare partitions the node holds
                             // only part of; the two-way passes must agree.
