@@ -144,7 +144,20 @@ pub fn pack_groups(groups: &[BucketPrefixes]) -> Vec<PartitionPrefixes> {
 
 /// Decodes [`pack_groups`] output received from the wire; the error says what is malformed.
 pub fn unpack_groups(parts: &[PartitionPrefixes]) -> Result<Vec<BucketPrefixes>, String> {
+    unpack_groups_within(parts, usize::MAX, usize::MAX)
+}
+
+/// [`unpack_groups`] that fails as soon as more than `max_groups` groups or
+/// `max_prefixes` prefixes are seen, before allocating for the rest (a
+/// message of empty groups would otherwise decode into far more memory than
+/// its own size).
+pub fn unpack_groups_within(
+    parts: &[PartitionPrefixes],
+    max_groups: usize,
+    max_prefixes: usize,
+) -> Result<Vec<BucketPrefixes>, String> {
     let mut out = Vec::new();
+    let mut prefixes_seen = 0usize;
     for part in parts {
         let partition = u16::try_from(part.partition)
             .map_err(|_| format!("partition {} out of range", part.partition))?;
@@ -161,6 +174,13 @@ pub fn unpack_groups(parts: &[PartitionPrefixes]) -> Result<Vec<BucketPrefixes>,
                 .and_then(|c| c.checked_mul(usize::from(len)))
                 .filter(|b| *b <= rest.len())
                 .ok_or_else(|| format!("{count} prefixes overrun the message"))?;
+            prefixes_seen = prefixes_seen.saturating_add(bytes / usize::from(len));
+            if out.len() >= max_groups {
+                return Err(format!("more than {max_groups} buckets"));
+            }
+            if prefixes_seen > max_prefixes {
+                return Err(format!("more than {max_prefixes} prefixes"));
+            }
             let (prefixes, tail) = rest.split_at(bytes);
             out.push(BucketPrefixes {
                 partition,
@@ -415,6 +435,30 @@ mod tests {
             ])
             .is_err()
         );
+    }
+
+    #[test]
+    fn limits_apply_while_decoding() {
+        let ids: Vec<RecordId> = (0..10u32).map(|i| id(&i.to_le_bytes())).collect();
+        let groups: Vec<BucketPrefixes> = (0..5u8)
+            .map(|b| BucketPrefixes::of_ids(2, b, 1, &ids))
+            .collect();
+        let packed = pack_groups(&groups);
+        assert_eq!(unpack_groups_within(&packed, 5, 50).map(|g| g.len()), Ok(5));
+        assert!(
+            unpack_groups_within(&packed, 4, 50).is_err(),
+            "too many buckets"
+        );
+        assert!(
+            unpack_groups_within(&packed, 5, 49).is_err(),
+            "too many prefixes"
+        );
+        // A message of empty groups is refused at the limit, not decoded whole.
+        let empties = PartitionPrefixes {
+            partition: 1,
+            buckets: (0..200_000u32).flat_map(|i| [i as u8, 1, 0]).collect(),
+        };
+        assert!(unpack_groups_within(&[empties], 8_192, 1 << 20).is_err());
     }
 
     #[test]

@@ -11,7 +11,7 @@ use tonic::{Request, Response, Status};
 
 use crate::error::{ReplicationError, Result};
 use crate::merkle::{MerkleIndex, Placement, root_of};
-use crate::prefix::{BucketPrefixes, answer, encode_answer, pack_groups, unpack_groups};
+use crate::prefix::{BucketPrefixes, answer, encode_answer, pack_groups, unpack_groups_within};
 use crate::proto::replication_server::{Replication, ReplicationServer};
 use crate::proto::{
     BucketIdList, BucketIdsReply, BucketIdsRequest, DigestsReply, DigestsRequest, FetchPhase,
@@ -109,20 +109,21 @@ fn check_partition(p: u32) -> std::result::Result<u16, Status> {
 
 /// Decodes and validates the prefix groups of a request.
 fn check_groups(parts: &[PartitionPrefixes]) -> std::result::Result<Vec<BucketPrefixes>, Status> {
-    let groups = unpack_groups(parts).map_err(Status::invalid_argument)?;
-    if groups.len() > MAX_BUCKETS_PER_CALL {
-        return Err(Status::invalid_argument(format!(
-            "at most {MAX_BUCKETS_PER_CALL} buckets per call"
-        )));
-    }
-    // Bounds the server's counting maps, whatever the message size allows.
-    if groups.iter().map(BucketPrefixes::count).sum::<usize>() > MAX_PREFIXES_PER_CALL {
-        return Err(Status::invalid_argument(format!(
-            "at most {MAX_PREFIXES_PER_CALL} prefixes per call"
-        )));
-    }
+    // Limits apply while decoding: bounds the server's memory and counting
+    // maps, whatever the message size allows.
+    let groups = unpack_groups_within(parts, MAX_BUCKETS_PER_CALL, MAX_PREFIXES_PER_CALL)
+        .map_err(|e| Status::invalid_argument(format!("{e} (limits per call: {MAX_BUCKETS_PER_CALL} buckets, {MAX_PREFIXES_PER_CALL} prefixes)")))?;
+    // Each bucket is scanned once per call: a repeated bucket would let a
+    // small request cost many full scans.
+    let mut named = std::collections::HashSet::with_capacity(groups.len());
     for g in &groups {
         check_partition(u32::from(g.partition))?;
+        if !named.insert((g.partition, g.bucket)) {
+            return Err(Status::invalid_argument(format!(
+                "bucket {} of partition {} named twice",
+                g.bucket, g.partition
+            )));
+        }
     }
     Ok(groups)
 }
@@ -476,6 +477,7 @@ pub async fn serve_listener(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::prefix::unpack_groups;
     use stemedb_records::{Assertion, Lifecycle, Object, Record};
     use stemedb_storage::StoreConfig;
 
@@ -495,6 +497,17 @@ mod tests {
             epoch: None,
         });
         SignedRecord::new(rec, None).expect("valid assertion")
+    }
+
+    #[test]
+    fn repeated_buckets_and_bad_partitions_are_refused() {
+        let ids: Vec<RecordId> = (1..=4u8).map(|n| RecordId([n; 32])).collect();
+        let g = |p: u16, b: u8| BucketPrefixes::of_ids(p, b, 1, &ids);
+        let ok = check_groups(&pack_groups(&[g(3, 7), g(3, 8), g(4, 7)]));
+        assert_eq!(ok.map(|v| v.len()).ok(), Some(3));
+        let twice = check_groups(&pack_groups(&[g(3, 7), g(3, 8), g(3, 7)]));
+        assert!(twice.is_err_and(|s| s.message().contains("named twice")));
+        assert!(check_groups(&pack_groups(&[g(partition::PARTITIONS, 1)])).is_err());
     }
 
     #[test]
