@@ -8,7 +8,8 @@
 //! (sloppy quorum: a durable copy elsewhere counts). Every replica that did
 //! not confirm gets a durable hint before the answer. A record is
 //! acknowledged once the durable copies (this node + acks) reach
-//! `write_ack` (see `required_acks`). In the common case (all replicas up)
+//! `write_ack` (see `required_acks`). Pushes go through `pusher`, which
+//! coalesces concurrent pushes to one peer. In the common case (all replicas up)
 //! no hint is written at all: the hint queue's fsync is off the write path.
 
 use std::collections::{HashMap, HashSet};
@@ -16,32 +17,12 @@ use std::collections::{HashMap, HashSet};
 use futures_util::future::join_all;
 use stemedb_cluster::{Member, Status};
 use stemedb_records::{RecordId, SignedRecord};
-use stemedb_replication::proto::{FetchPhase, PushStatus};
+use stemedb_replication::proto::FetchPhase;
 use stemedb_replication::{Peer, Placement, PushObserver, ReplicationError};
 use stemedb_storage::{AppendStatus, Store, partition};
 
 use super::{Cluster, REPLICA_TIMEOUT};
 use crate::error::ApiError;
-
-/// Pushes `records` to `peer` within [`REPLICA_TIMEOUT`]; the ids it holds durably now.
-async fn push_acked(peer: Peer, records: Vec<SignedRecord>) -> HashSet<RecordId> {
-    match tokio::time::timeout(REPLICA_TIMEOUT, peer.push(&records)).await {
-        Ok(Ok(outcomes)) => records
-            .iter()
-            .zip(outcomes)
-            .filter(|(_, o)| matches!(o.status, PushStatus::Created | PushStatus::Exists))
-            .map(|(r, _)| r.id())
-            .collect(),
-        Ok(Err(e)) => {
-            tracing::debug!(peer = peer.addr(), error = %e, "push failed");
-            HashSet::new()
-        }
-        Err(_) => {
-            tracing::debug!(peer = peer.addr(), "push timed out");
-            HashSet::new()
-        }
-    }
-}
 
 /// Appends records (blocking), folding created ones into `merkle`; returns how many were created.
 pub(crate) fn append_noting(
@@ -111,7 +92,7 @@ impl Cluster {
             };
             let Some(peer) = self.peer(m) else { continue };
             let recs: Vec<SignedRecord> = idx.iter().map(|&i| written[i].0.clone()).collect();
-            calls.push(async move { (*target, push_acked(peer, recs).await) });
+            calls.push(async move { (*target, self.pushers.push(&peer, recs).await) });
         }
         let mut delivered: HashSet<(&str, RecordId)> = HashSet::new();
         for (target, acked) in join_all(calls).await {
@@ -140,7 +121,7 @@ impl Cluster {
             }
             let Some(peer) = self.peer(m) else { continue };
             let recs: Vec<SignedRecord> = short.iter().map(|&i| written[i].0.clone()).collect();
-            let acked = push_acked(peer, recs).await;
+            let acked = self.pushers.push(&peer, recs).await;
             for i in short {
                 if acked.contains(&written[i].0.id()) {
                     acks[i] += 1;

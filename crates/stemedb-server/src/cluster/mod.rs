@@ -9,6 +9,7 @@
 //!   anti-entropy rounds, the gateway's status and sync hooks, shutdown.
 
 mod coordinator;
+mod pusher;
 mod wiring;
 
 use std::collections::{HashMap, HashSet};
@@ -59,6 +60,8 @@ pub struct Cluster {
     handoff_owed: Mutex<HashSet<String>>,
     /// Every member id seen so far, to notice new ones.
     seen_members: Mutex<HashSet<String>>,
+    /// Per-peer queues that coalesce concurrent replica pushes.
+    pushers: pusher::Pushers,
 }
 
 impl Cluster {

@@ -118,6 +118,7 @@ pub async fn start(
         sync_lock: tokio::sync::Mutex::new(()),
         handoff_owed: Mutex::new(HashSet::new()),
         seen_members: Mutex::new(HashSet::new()),
+        pushers: super::pusher::Pushers::default(),
     });
     let (stop_loops, loops_rx) = watch::channel(false);
     let (stop_servers, servers_rx) = watch::channel(false);
