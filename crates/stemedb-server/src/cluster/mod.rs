@@ -3,8 +3,9 @@
 //!
 //! - [`Cluster`]: shared handle (membership, Merkle digests, hints, peers,
 //!   quorum) that handlers reach through `AppState::cluster`.
-//! - `coordinator`: the write path (`write_ack`, hints, sloppy fallback) and
-//!   read forwarding.
+//! - `coordinator`: the write path (`write_ack`, hints, sloppy fallback),
+//!   read forwarding, and hints for sloppy-quorum copies this node receives.
+//! - `pusher`: per-peer queues that coalesce concurrent replica pushes.
 //! - `wiring`: start-up (membership, gRPC, gateway, background loops),
 //!   anti-entropy rounds, the gateway's status and sync hooks, shutdown.
 
