@@ -148,6 +148,36 @@ impl Peer {
         }
     }
 
+    /// Drops returned and deferred ids that were not asked for (a peer cannot
+    /// make us store or chase records outside the request).
+    fn keep_asked(&self, fetched: &mut Fetched, asked: impl Fn(&RecordId) -> bool) {
+        let before = fetched.records.len() + fetched.deferred.len();
+        fetched.records.retain(|r| asked(&r.id()));
+        fetched.deferred.retain(|id| asked(id));
+        let dropped = before - fetched.records.len() - fetched.deferred.len();
+        if dropped > 0 {
+            tracing::warn!(peer = %self.addr, dropped, "Fetch returned ids that were not asked for; ignored");
+        }
+    }
+
+    /// One unary call: sends `req` through `f`, maps a gRPC error to
+    /// [`ReplicationError::Rpc`] naming `method`, and counts the bytes both ways.
+    async fn call<Req, Rep, F, Fut>(&self, method: &'static str, req: Req, f: F) -> Result<Rep>
+    where
+        Req: Message,
+        Rep: Message,
+        F: FnOnce(ReplicationClient<Channel>, Req) -> Fut,
+        Fut: std::future::Future<Output = std::result::Result<tonic::Response<Rep>, tonic::Status>>,
+    {
+        let sent = req.encoded_len();
+        let reply = f(self.client.clone(), req)
+            .await
+            .map_err(|s| self.rpc_error(method, s))?
+            .into_inner();
+        self.count(sent, reply.encoded_len());
+        Ok(reply)
+    }
+
     fn rpc_error(&self, method: &'static str, status: tonic::Status) -> ReplicationError {
         ReplicationError::Rpc {
             peer: self.addr.clone(),
@@ -175,15 +205,9 @@ impl Peer {
         let req = PushRequest {
             records: records.iter().map(SignedRecord::to_stored).collect(),
         };
-        let sent = req.encoded_len();
         let reply = self
-            .client
-            .clone()
-            .push(req)
-            .await
-            .map_err(|s| self.rpc_error("Push", s))?
-            .into_inner();
-        self.count(sent, reply.encoded_len());
+            .call("Push", req, |mut c, r| async move { c.push(r).await })
+            .await?;
         if reply.results.len() != records.len() {
             return Err(self.protocol(format!(
                 "Push: {} results for {} records",
@@ -230,15 +254,9 @@ impl Peer {
             buckets: bucket_len.is_some(),
             digest_len: bucket_len.map_or(0, |l| l as u32),
         };
-        let sent = req.encoded_len();
         let reply = self
-            .client
-            .clone()
-            .digests(req)
-            .await
-            .map_err(|s| self.rpc_error("Digests", s))?
-            .into_inner();
-        self.count(sent, reply.encoded_len());
+            .call("Digests", req, |mut c, r| async move { c.digests(r).await })
+            .await?;
         let mut out = Vec::with_capacity(reply.partitions.len());
         for d in reply.partitions {
             let partition = u16::try_from(d.partition)
@@ -289,15 +307,13 @@ impl Peer {
                 })
                 .collect(),
         };
-        let sent = req.encoded_len();
         let reply = self
-            .client
-            .clone()
-            .bucket_ids(req)
-            .await
-            .map_err(|s| self.rpc_error("BucketIds", s))?
-            .into_inner();
-        self.count(sent, reply.encoded_len());
+            .call(
+                "BucketIds",
+                req,
+                |mut c, r| async move { c.bucket_ids(r).await },
+            )
+            .await?;
         let mut out = Vec::with_capacity(reply.buckets.len());
         for l in reply.buckets {
             let (Ok(p), Ok(b)) = (u16::try_from(l.partition), u8::try_from(l.bucket)) else {
@@ -323,15 +339,11 @@ impl Peer {
             partitions: pack_groups(asked),
             extras,
         };
-        let sent = req.encoded_len();
         let reply = self
-            .client
-            .clone()
-            .match_prefixes(req)
-            .await
-            .map_err(|s| self.rpc_error("MatchPrefixes", s))?
-            .into_inner();
-        self.count(sent, reply.encoded_len());
+            .call("MatchPrefixes", req, |mut c, r| async move {
+                c.match_prefixes(r).await
+            })
+            .await?;
         decode_answers(&reply.partitions, asked)
             .map_err(|e| self.protocol(format!("MatchPrefixes: {e}")))
     }
@@ -343,15 +355,9 @@ impl Peer {
             phase: FetchPhase::All as i32,
             prefixes: pack_groups(groups),
         };
-        let sent = req.encoded_len();
         let reply = self
-            .client
-            .clone()
-            .fetch(req)
-            .await
-            .map_err(|s| self.rpc_error("Fetch", s))?
-            .into_inner();
-        self.count(sent, reply.encoded_len());
+            .call("Fetch", req, |mut c, r| async move { c.fetch(r).await })
+            .await?;
         let mut fetched = self.decode_records("Fetch", reply)?;
         // Deferred buckets must be ones asked for, or a peer could keep a round going forever.
         let asked: std::collections::HashSet<&BucketPrefixes> = groups.iter().collect();
@@ -364,13 +370,7 @@ impl Peer {
         }
         // Deferred ids must come from the prefixes asked for, like returned records.
         let filter = PrefixFilter::new(groups);
-        let before = fetched.records.len() + fetched.deferred.len();
-        fetched.records.retain(|r| filter.accepts(&r.id()));
-        fetched.deferred.retain(|id| filter.accepts(id));
-        let dropped = before - fetched.records.len() - fetched.deferred.len();
-        if dropped > 0 {
-            tracing::warn!(peer = %self.addr, dropped, "Fetch returned ids that were not asked for; ignored");
-        }
+        self.keep_asked(&mut fetched, |id| filter.accepts(id));
         Ok(fetched)
     }
 
@@ -381,24 +381,12 @@ impl Peer {
             phase: phase as i32,
             prefixes: Vec::new(),
         };
-        let sent = req.encoded_len();
         let reply = self
-            .client
-            .clone()
-            .fetch(req)
-            .await
-            .map_err(|s| self.rpc_error("Fetch", s))?
-            .into_inner();
-        self.count(sent, reply.encoded_len());
+            .call("Fetch", req, |mut c, r| async move { c.fetch(r).await })
+            .await?;
         let wanted: std::collections::HashSet<RecordId> = ids.iter().copied().collect();
         let mut fetched = self.decode_records("Fetch", reply)?;
-        let before = fetched.records.len() + fetched.deferred.len();
-        fetched.records.retain(|r| wanted.contains(&r.id()));
-        fetched.deferred.retain(|id| wanted.contains(id));
-        let dropped = before - fetched.records.len() - fetched.deferred.len();
-        if dropped > 0 {
-            tracing::warn!(peer = %self.addr, dropped, "Fetch returned ids that were not asked for; ignored");
-        }
+        self.keep_asked(&mut fetched, |id| wanted.contains(id));
         Ok(fetched)
     }
 
@@ -407,15 +395,11 @@ impl Peer {
         let req = SubjectRequest {
             subject: subject.to_string(),
         };
-        let sent = req.encoded_len();
         let reply = self
-            .client
-            .clone()
-            .subject_records(req)
-            .await
-            .map_err(|s| self.rpc_error("SubjectRecords", s))?
-            .into_inner();
-        self.count(sent, reply.encoded_len());
+            .call("SubjectRecords", req, |mut c, r| async move {
+                c.subject_records(r).await
+            })
+            .await?;
         Ok(self.decode_records("SubjectRecords", reply)?.records)
     }
 
