@@ -314,14 +314,17 @@ async fn fetch_with_context(
 impl PushObserver for Cluster {
     fn created(&self, records: &[(RecordId, u16)]) -> Result<(), String> {
         let members = self.membership.members();
+        // Replicas of each partition in this push that this node does not
+        // replicate (None: it does); computed once per partition, not per record.
+        let mut foreign: HashMap<u16, Option<Vec<String>>> = HashMap::new();
         let mut owed: HashMap<String, Vec<RecordId>> = HashMap::new();
         for (id, p) in records {
-            let replicas = self.replicas_of(*p, &members);
-            if replicas.contains(&self.node_id) {
-                continue;
-            }
-            for r in replicas {
-                owed.entry(r).or_default().push(*id);
+            let replicas = foreign.entry(*p).or_insert_with(|| {
+                let r = self.replicas_of(*p, &members);
+                (!r.contains(&self.node_id)).then_some(r)
+            });
+            for r in replicas.iter().flatten() {
+                owed.entry(r.clone()).or_default().push(*id);
             }
         }
         for (target, ids) in &owed {
