@@ -1,4 +1,4 @@
-//! The gRPC `Replication` service over a [`Store`] and its [`MerkleIndex`].
+//! The gRPC `Replication` service over a [`Store`] and the bucket digests it keeps.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -10,7 +10,7 @@ use tonic::transport::server::TcpIncoming;
 use tonic::{Request, Response, Status};
 
 use crate::error::{ReplicationError, Result};
-use crate::merkle::{MerkleIndex, Placement, root_of};
+use crate::merkle::root_of;
 use crate::prefix::{BucketPrefixes, answer, encode_answer, pack_groups, unpack_groups_within};
 use crate::proto::replication_server::{Replication, ReplicationServer};
 use crate::proto::{
@@ -36,20 +36,17 @@ pub const MATCH_REPLY_BUDGET: usize = 8 * 1024 * 1024;
 /// What the service needs: the store, its digests, and who to tell about pushed records.
 #[derive(Clone)]
 pub struct ReplicationState {
-    /// The local store.
+    /// The local store (it keeps its own bucket digests).
     pub store: Store,
-    /// Bucket digests of the local store, updated for every record the service creates.
-    pub merkle: Arc<MerkleIndex>,
     /// Told about the records each `Push` created, before the reply.
     pub on_push: Option<Arc<dyn PushObserver>>,
 }
 
 impl ReplicationState {
     /// A state with no push observer.
-    pub fn new(store: Store, merkle: Arc<MerkleIndex>) -> ReplicationState {
+    pub fn new(store: Store) -> ReplicationState {
         ReplicationState {
             store,
-            merkle,
             on_push: None,
         }
     }
@@ -179,21 +176,19 @@ pub(crate) fn apply_push(state: &ReplicationState, raw: &[Vec<u8>]) -> Result<Ve
         }
     }
     let ids: Vec<RecordId> = valid.iter().map(SignedRecord::id).collect();
-    let places: Vec<Placement> = valid.iter().map(Placement::of).collect();
     let outcomes = if valid.is_empty() {
         Vec::new()
     } else {
-        append_noting(state, valid)?
+        state.store.append(valid)?
     };
     if let Some(observer) = &state.on_push {
-        let mut created = Vec::new();
-        for (place, outcome) in places.into_iter().zip(&outcomes) {
-            if let Ok(a) = outcome
-                && a.status == stemedb_storage::AppendStatus::Created
-            {
-                created.push((a.id, place.resolve(&state.store)?));
-            }
-        }
+        // The store decided each record's partition when it appended it.
+        let created: Vec<(RecordId, u16)> = outcomes
+            .iter()
+            .filter_map(|o| o.as_ref().ok())
+            .filter(|a| a.status == stemedb_storage::AppendStatus::Created)
+            .map(|a| (a.id, a.partition))
+            .collect();
         if !created.is_empty() {
             observer
                 .created(&created)
@@ -215,25 +210,6 @@ pub(crate) fn apply_push(state: &ReplicationState, raw: &[Vec<u8>]) -> Result<Ve
             },
         })
         .collect())
-}
-
-/// Appends records and folds every created one into the Merkle index.
-pub(crate) fn append_noting(
-    state: &ReplicationState,
-    records: Vec<SignedRecord>,
-) -> Result<Vec<stemedb_storage::ItemResult>> {
-    let places: Vec<Placement> = records.iter().map(Placement::of).collect();
-    let outcomes = state.store.append(records)?;
-    for (place, outcome) in places.into_iter().zip(&outcomes) {
-        if let Ok(a) = outcome
-            && a.status == stemedb_storage::AppendStatus::Created
-        {
-            state
-                .merkle
-                .note_appended(place.resolve(&state.store)?, a.id);
-        }
-    }
-    Ok(outcomes)
 }
 
 #[tonic::async_trait]
@@ -265,7 +241,7 @@ impl Replication for ReplicationService {
         let mut partitions = Vec::with_capacity(req.partitions.len());
         for p in req.partitions {
             let p = check_partition(p)?;
-            let merkle = &self.state.merkle;
+            let merkle = self.state.store.digests();
             let unknown = || Status::invalid_argument(format!("unknown partition {p}"));
             // Root and buckets from one snapshot, so they always agree.
             let (root, buckets) = if req.buckets {

@@ -8,6 +8,8 @@
 //! - [`state`]: [`state::AppState`], shared by every handler.
 //! - [`error`]: [`error::ApiError`], the one JSON error body of every failure.
 //! - [`extract`]: JSON / NDJSON bodies and query parameters with precise errors.
+//! - [`write`]: the write service every write route calls after parsing
+//!   (policy → append → replicate), detached from the request in cluster mode.
 //! - [`routes`]: one module per endpoint group (writes, annotations, admin,
 //!   reads, query, listings and export, operations, docs).
 //! - [`openapi`]: the OpenAPI 3.1 document generated from the handlers.
@@ -26,6 +28,7 @@ pub mod routes;
 pub mod server;
 pub mod shutdown;
 pub mod state;
+pub mod write;
 
 pub use config::{Config, ConfigError};
 pub use error::ApiError;

@@ -9,6 +9,8 @@
 //! - `apply` (private): log frame → index entries, shared by commit, replay and rebuild.
 //! - [`store`]: [`Store`], the public API.
 //! - [`partition`]: subject → partition for placement and Merkle sync.
+//! - [`digest`]: per-partition Merkle bucket digests, maintained by the
+//!   commit path, tail replay and rebuild like every index.
 //!
 //! # Example
 //! ```
@@ -30,6 +32,7 @@
 mod apply;
 mod commit;
 pub mod config;
+pub mod digest;
 pub mod error;
 pub mod index;
 pub mod log;
@@ -37,6 +40,7 @@ pub mod partition;
 pub mod store;
 
 pub use config::StoreConfig;
+pub use digest::BucketDigests;
 pub use error::{Result, StorageError};
 pub use log::{LogPos, RecoveryReport};
 pub use store::{

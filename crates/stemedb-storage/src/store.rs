@@ -14,6 +14,7 @@ use tokio::sync::oneshot;
 use crate::apply::replay;
 use crate::commit::{Command, Committer};
 use crate::config::StoreConfig;
+use crate::digest::BucketDigests;
 use crate::error::{Result, StorageError};
 use crate::index::{Indexes, keys};
 use crate::log::{LogPos, LogReader, LogWriter, RecoveryReport};
@@ -44,6 +45,10 @@ pub struct Appended {
     pub id: RecordId,
     /// New or already present.
     pub status: AppendStatus,
+    /// Its partition, decided once by the commit path: the subject's for an
+    /// assertion, the target's subject's for a retraction or vote, `GLOBAL`
+    /// for trust and epochs. Replication places the record by it.
+    pub partition: u16,
 }
 
 /// Why one record of an append was refused (nothing of it was written).
@@ -104,6 +109,8 @@ pub(crate) struct Shared {
     pub(crate) queued: AtomicUsize,
     /// End of the log (`segment << 32 | offset`), updated after each commit.
     pub(crate) log_end: AtomicU64,
+    /// Per-partition Merkle bucket digests of every stored record.
+    pub(crate) digests: BucketDigests,
 }
 
 /// What [`Store::verify`] checked.
@@ -188,7 +195,10 @@ impl Store {
         };
         let replayed = replay(&idx, &reader, from)?;
         let epochs = load_epochs(&idx, &reader)?;
+        // After tail replay the `part` index holds every stored record.
+        let digests = BucketDigests::load(&idx)?;
         let shared = Arc::new(Shared {
+            digests,
             failed: Mutex::new(None),
             epochs: RwLock::new(epochs),
             queued: AtomicUsize::new(0),
@@ -527,6 +537,12 @@ impl Store {
             }
         }
         Ok(best.map(|b| b.2))
+    }
+
+    /// Per-partition Merkle bucket digests of every stored record, kept by
+    /// the commit path (see [`crate::digest`]).
+    pub fn digests(&self) -> &BucketDigests {
+        &self.inner.shared.digests
     }
 
     /// Every epoch, in log order.

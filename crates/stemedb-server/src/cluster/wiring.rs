@@ -16,7 +16,7 @@ use stemedb_cluster::{
 };
 use stemedb_replication::merkle::{BUCKETS, root_of};
 use stemedb_replication::{
-    HintQueue, MerkleIndex, ReplicationState, SyncMode, SyncReport, deliver_hints, sync_with_mode,
+    HintQueue, ReplicationState, SyncMode, SyncReport, deliver_hints, sync_with_mode,
 };
 use stemedb_storage::Store;
 use tokio::net::TcpListener;
@@ -63,8 +63,9 @@ async fn stopped(mut rx: watch::Receiver<bool>) {
     let _ = rx.wait_for(|v| *v).await;
 }
 
-/// Starts cluster mode: Merkle digests (before any write is served), hints,
-/// the gRPC replication server, SWIM membership, the gateway and the loops.
+/// Starts cluster mode: hints, the gRPC replication server, SWIM
+/// membership, the gateway and the loops. (The Merkle digests are the
+/// store's, ready as soon as it is open.)
 pub async fn start(
     config: &Config,
     store: &Store,
@@ -75,11 +76,6 @@ pub async fn start(
     let swim = addr("cluster.swim_addr", &c.swim_addr)?;
     let rpc = addr("cluster.rpc_addr", &c.rpc_addr)?;
     let gw = addr("cluster.bind_addr", &c.bind_addr)?;
-    let s = store.clone();
-    let merkle = tokio::task::spawn_blocking(move || MerkleIndex::build(&s))
-        .await
-        .map_err(fail)?
-        .map_err(|e| fail(format!("cannot build the Merkle digests: {e}")))?;
     let dir = config.storage.data_dir.clone();
     let hints = tokio::task::spawn_blocking(move || HintQueue::open(&dir))
         .await
@@ -106,7 +102,6 @@ pub async fn start(
     let cluster = Arc::new(Cluster {
         membership: membership.clone(),
         store: store.clone(),
-        merkle: Arc::new(merkle),
         hints: Arc::new(hints),
         node_id: c.node_id.clone(),
         factor: r.factor,
@@ -122,7 +117,7 @@ pub async fn start(
     });
     let (stop_loops, loops_rx) = watch::channel(false);
     let (stop_servers, servers_rx) = watch::channel(false);
-    let mut rstate = ReplicationState::new(store.clone(), cluster.merkle.clone());
+    let mut rstate = ReplicationState::new(store.clone());
     rstate.on_push = Some(cluster.clone());
     let grpc_stop = stopped(servers_rx.clone());
     let grpc = tokio::spawn(async move {
@@ -275,23 +270,22 @@ impl Cluster {
                 .map(|(p, _)| *p)
                 .chain(std::iter::once(GLOBAL))
                 .collect();
-            let result =
-                sync_with_mode(&peer, &self.store, &self.merkle, &shared, SyncMode::Both).await;
+            let result = sync_with_mode(&peer, &self.store, &shared, SyncMode::Both).await;
             peers.push(totals.add(m.id(), "sync", result));
             if !self.owes_handoff(m.id()) {
                 continue;
             }
             let owed: Vec<u16> = table
                 .iter()
-                .filter(|(p, r)| !mine(r) && theirs(r) && self.merkle.root(*p) != Some(empty))
+                .filter(|(p, r)| {
+                    !mine(r) && theirs(r) && self.store.digests().root(*p) != Some(empty)
+                })
                 .map(|(p, _)| *p)
                 .collect();
             let settled = if owed.is_empty() {
                 true
             } else {
-                let result =
-                    sync_with_mode(&peer, &self.store, &self.merkle, &owed, SyncMode::PushOnly)
-                        .await;
+                let result = sync_with_mode(&peer, &self.store, &owed, SyncMode::PushOnly).await;
                 // Settled only by a pass that found nothing left to push: a
                 // pass that pushed is verified by the next round.
                 let settled = matches!(&result, Ok(r) if r.records_pushed == 0);

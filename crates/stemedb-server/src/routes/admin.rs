@@ -8,11 +8,12 @@ use axum::response::Response;
 use axum::routing::{post, put};
 use stemedb_records::wire;
 
-use super::{append_one, check_admin, check_signature_policy};
+use super::{caller, written};
 use crate::error::ApiError;
 use crate::extract::{JsonBody, path_param};
 use crate::openapi::{EpochIn, ErrorBody, TrustIn, WriteResult};
 use crate::state::AppState;
+use crate::write;
 
 /// Routes of this group.
 pub fn routes() -> Router<AppState> {
@@ -42,10 +43,12 @@ pub async fn trust(
     headers: HeaderMap,
     JsonBody(body): JsonBody,
 ) -> Result<Response, ApiError> {
-    check_admin(&state, &headers)?;
+    let caller = caller(&state, &headers);
+    caller.admin.clone()?;
     let agent = path_param(agent, "agent")?;
     let rec = wire::parse_trust(&body, Some(&agent), &state.clock)?;
-    append_one(&state, rec).await
+    let a = write::write_one(&state, &caller, rec).await?;
+    Ok(written(&a))
 }
 
 /// Declare an epoch (a paradigm that supersedes another for a subject prefix).
@@ -58,9 +61,10 @@ pub async fn trust(
     ))]
 pub async fn epoch(
     State(state): State<AppState>,
+    headers: HeaderMap,
     JsonBody(body): JsonBody,
 ) -> Result<Response, ApiError> {
     let rec = wire::parse_epoch(&body, &state.clock)?;
-    check_signature_policy(&state, &rec)?;
-    append_one(&state, rec).await
+    let a = write::write_one(&state, &caller(&state, &headers), rec).await?;
+    Ok(written(&a))
 }

@@ -2,15 +2,17 @@
 
 use axum::Router;
 use axum::extract::State;
+use axum::http::HeaderMap;
 use axum::response::Response;
 use axum::routing::post;
 use stemedb_records::wire;
 
-use super::{append_one, check_retraction, check_signature_policy};
+use super::{caller, written};
 use crate::error::ApiError;
 use crate::extract::JsonBody;
 use crate::openapi::{ErrorBody, RetractionIn, VoteIn, WriteResult};
 use crate::state::AppState;
+use crate::write;
 
 /// Routes of this group.
 pub fn routes() -> Router<AppState> {
@@ -36,15 +38,12 @@ pub fn routes() -> Router<AppState> {
     ))]
 pub async fn retract(
     State(state): State<AppState>,
+    headers: HeaderMap,
     JsonBody(body): JsonBody,
 ) -> Result<Response, ApiError> {
     let rec = wire::parse_retraction(&body, &state.clock)?;
-    check_signature_policy(&state, &rec)?;
-    let probe = rec.clone();
-    state
-        .blocking(move |store| check_retraction(store, &probe, |_| None))
-        .await?;
-    append_one(&state, rec).await
+    let a = write::write_one(&state, &caller(&state, &headers), rec).await?;
+    Ok(written(&a))
 }
 
 /// Vote on an assertion (weight in [-1, 1]).
@@ -58,9 +57,10 @@ pub async fn retract(
     ))]
 pub async fn vote(
     State(state): State<AppState>,
+    headers: HeaderMap,
     JsonBody(body): JsonBody,
 ) -> Result<Response, ApiError> {
     let rec = wire::parse_vote(&body, &state.clock)?;
-    check_signature_policy(&state, &rec)?;
-    append_one(&state, rec).await
+    let a = write::write_one(&state, &caller(&state, &headers), rec).await?;
+    Ok(written(&a))
 }

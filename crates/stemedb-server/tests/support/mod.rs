@@ -132,6 +132,8 @@ pub struct Nodes {
     pub base: u16,
     /// Extra `[replication]` lines for every config (e.g. `on_minority = "accept"`).
     pub replication_extra: String,
+    /// Extra `[api]` lines for every config (e.g. `request_timeout_ms = 3`).
+    pub api_extra: String,
     /// The namespaces the nodes run in; removed after the processes are killed.
     pub netns: Option<netns::Netns>,
     tmp: tempfile::TempDir,
@@ -172,6 +174,7 @@ impl Nodes {
             nodes,
             base,
             replication_extra: String::new(),
+            api_extra: String::new(),
             netns: None,
             tmp,
         }
@@ -221,7 +224,8 @@ impl Nodes {
         let n = &self.nodes[i];
         let (ip, base, d) = (&n.ip, self.base, n.dir.join("data"));
         let mut config = format!(
-            "[api]\nbind_addr = \"{ip}:{base}\"\n\n[storage]\ndata_dir = \"{}\"\nfsync = false\n",
+            "[api]\nbind_addr = \"{ip}:{base}\"\n{}\n[storage]\ndata_dir = \"{}\"\nfsync = false\n",
+            self.api_extra,
             d.display()
         );
         if cluster {
@@ -264,14 +268,17 @@ impl Nodes {
             .append(true)
             .open(n.dir.join("log"))
             .expect("log");
-        let bin = env!("CARGO_BIN_EXE_stemedb-api");
+        // STEMEDB_TEST_API_BIN runs the tests against another build (e.g. an
+        // older one, to show a regression test fails there).
+        let built = env!("CARGO_BIN_EXE_stemedb-api");
+        let bin = std::env::var("STEMEDB_TEST_API_BIN").unwrap_or_else(|_| built.to_owned());
         let mut cmd = match &n.netns {
             Some(ns) => {
                 let mut c = Command::new("ip");
-                c.args(["netns", "exec", ns, bin]);
+                c.args(["netns", "exec", ns, &bin]);
                 c
             }
-            None => Command::new(bin),
+            None => Command::new(&bin),
         };
         cmd.arg("--config")
             .arg(n.dir.join("config.toml"))
