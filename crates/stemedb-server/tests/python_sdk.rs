@@ -57,7 +57,10 @@ fn missing_tools(scratch: &Path) -> Option<String> {
 fn python_sdk_suite_typecheck_and_lint() {
     let scratch = tempfile::tempdir().expect("tempdir");
     if let Some(reason) = missing_tools(scratch.path()) {
-        assert!(!in_ci(), "CI=true but the Python SDK suite cannot run: {reason}");
+        assert!(
+            !in_ci(),
+            "CI=true but the Python SDK suite cannot run: {reason}"
+        );
         eprintln!("SKIPPED python_sdk: {reason}");
         return;
     }
@@ -68,7 +71,12 @@ fn python_sdk_suite_typecheck_and_lint() {
     )
     .expect("run pytest");
     // Exit code 5 means "no tests collected": a suite that ran nothing is a failure too.
-    assert_eq!(pytest.status.code(), Some(0), "pytest failed: {}", show(&pytest));
+    assert_eq!(
+        pytest.status.code(),
+        Some(0),
+        "pytest failed: {}",
+        show(&pytest)
+    );
     let summary = String::from_utf8_lossy(&pytest.stdout);
     assert!(
         summary.contains(" passed") && !summary.contains(" skipped"),
@@ -84,6 +92,11 @@ fn python_sdk_suite_typecheck_and_lint() {
         &["-m", "ruff", "format", "--no-cache", "--check", "."][..],
     ] {
         let out = python(args, scratch.path()).expect("run ruff");
-        assert!(out.status.success(), "ruff {:?}: {}", &args[2..], show(&out));
+        assert!(
+            out.status.success(),
+            "ruff {:?}: {}",
+            &args[2..],
+            show(&out)
+        );
     }
 }
