@@ -77,7 +77,7 @@ def spawn(binary: str, work: Path) -> tuple[subprocess.Popen[bytes], str]:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     env = {
-        **os.environ,
+        **{k: v for k, v in os.environ.items() if not k.startswith("STEMEDB_")},
         "STEMEDB_API_BIND_ADDR": f"127.0.0.1:{port}",
         "STEMEDB_STORAGE_DATA_DIR": str(work / "data"),
         "STEMEDB_LOG": "warn",

@@ -55,7 +55,9 @@ def start_server(tmp: Path, env: dict[str, str] | None = None) -> Server:
     data = tmp / "data"
     log = tmp / "server.log"
     full_env = {
-        **os.environ,
+        # The server refuses unknown STEMEDB_<SECTION>_* variables (STEMEDB_API_BIN
+        # among them): pass on everything else.
+        **{k: v for k, v in os.environ.items() if not k.startswith("STEMEDB_")},
         "STEMEDB_API_BIND_ADDR": f"127.0.0.1:{port}",
         "STEMEDB_STORAGE_DATA_DIR": str(data),
         "STEMEDB_LOG": "warn",
