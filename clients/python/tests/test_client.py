@@ -229,7 +229,7 @@ def test_assert_many_streams_chunks_and_reports_every_item(server: Server, ns: s
     key = SigningKey.generate()
 
     def records() -> Any:
-        for i in range(2500):
+        for i in range(1200):
             yield {
                 "subject": f"{ns}bulk",
                 "predicate": "i",
@@ -238,13 +238,13 @@ def test_assert_many_streams_chunks_and_reports_every_item(server: Server, ns: s
             }
 
     with Client(server.url, signing_key=key) as db:
-        result = db.assert_many(records(), chunk_size=1000)
-        assert result.ok and result.created == 2500 and result.failed == 0
-        assert [i.index for i in result.items] == list(range(2500))
+        result = db.assert_many(records(), chunk_size=500)
+        assert result.ok and result.created == 1200 and result.failed == 0
+        assert [i.index for i in result.items] == list(range(1200))
         assert all(i.status == "created" for i in result.items)
         again = db.assert_many(records(), chunk_size=700)
-        assert again.exists == 2500 and again.ids == result.ids
-        assert sum(1 for _ in db.candidates(f"{ns}bulk", page_size=1000)) == 2500
+        assert again.exists == 1200 and again.ids == result.ids
+        assert sum(1 for _ in db.candidates(f"{ns}bulk", page_size=1000)) == 1200
         assert db.get(result.ids[7] or "").signature_status == "valid"
 
 
