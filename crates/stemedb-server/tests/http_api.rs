@@ -94,7 +94,7 @@ fn write_read_query_and_ops_endpoints() {
     let admin = [("authorization", "Bearer s3cret")];
     let ep = json!({"name": "v2", "subject_prefix": "drug:", "supersedes": null, "reason": "new", "agent": "fda"});
     s.post("/v1/epochs", &ep)
-        .assert_error(403, "forbidden", None);
+        .assert_error(401, "unauthorized", None);
     let send = |path: &str, body: &Value| {
         s.try_send(
             "POST",

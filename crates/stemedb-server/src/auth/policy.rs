@@ -48,10 +48,21 @@ pub fn required(method: &Method, path: &str) -> Requirement {
 }
 
 impl Access {
-    /// 403 unless this caller has at least `role`.
+    /// Ok when this caller has at least `role`; else 401 for an anonymous
+    /// caller (a credential would help) and 403 for a key with a lower role.
     pub fn require(&self, role: Role) -> Result<(), ApiError> {
         if self.role >= role {
             return Ok(());
+        }
+        if !self.authenticated {
+            return Err(ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                format!(
+                    "this needs the {} role: send Authorization: Bearer <secret>",
+                    role.as_str()
+                ),
+            ));
         }
         Err(ApiError::new(
             StatusCode::FORBIDDEN,
