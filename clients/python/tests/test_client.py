@@ -290,7 +290,7 @@ def test_a_failed_request_stops_the_batch_and_names_unsent_items(
         with pytest.raises(BatchError) as info:
             db.assert_many(items, chunk_size=6)
         assert isinstance(info.value.__cause__, PayloadTooLargeError)
-        assert info.value.result.unsent == list(range(6))
+        assert info.value.result.unsent == list(range(12))
         assert info.value.code == "too_large"
 
 

@@ -17,7 +17,7 @@ from urllib.parse import quote
 
 import httpx
 
-from .canonical import record_id
+from .canonical import id_unchecked
 from .errors import (
     ApiError,
     IdMismatchError,
@@ -197,9 +197,10 @@ class Builder:
         The id is None for an unsigned record without timestamp (the server assigns it).
         """
         if key is not None and record.signature is None:
-            record = sign(record, key)
-        validate(record)
-        rid = record_id(record) if record.timestamp is not None else None
+            record = sign(record, key)  # validates the record it signs
+        else:
+            validate(record)
+        rid = id_unchecked(record) if record.timestamp is not None else None
         return record, rid
 
     def write(
@@ -341,7 +342,7 @@ class Builder:
                 data.setdefault(signer, k.public_key)
             elif self.agent is not None and not is_trust:
                 data.setdefault("agent", self.agent)
-            record = parse_record(data)
+            record = parse_record(data, check=False)  # finalize() validates
         elif isinstance(item, (Assertion, Retraction, Vote, Trust, Epoch)):
             record = item
         else:
@@ -429,6 +430,15 @@ class Builder:
         )
 
 
+@dataclass(slots=True)
+class Chunk:
+    """One NDJSON request of a batch: the call, and for each line its input index and id."""
+
+    call: Call[dict[str, Any]]
+    indexes: list[int]
+    expect: list[str | None]
+
+
 class BatchRun:
     """Bookkeeping of one ``assert_many``: chunks, index mapping and the result."""
 
@@ -469,27 +479,30 @@ class BatchRun:
         """Whether a chunk is waiting to be sent."""
         return bool(self._lines)
 
-    def take(self) -> Call[dict[str, Any]]:
-        """The request for the pending chunk (the chunk stays pending until answered)."""
-        return Call(
+    def take(self) -> Chunk:
+        """Detach the pending chunk as a request; the run starts a new chunk."""
+        call: Call[dict[str, Any]] = Call(
             "POST",
             "/v1/assertions",
             lambda d: dict(d),
             content=b"".join(self._lines),
             content_type=NDJSON,
         )
+        chunk = Chunk(call, self._indexes, self._expect)
+        self._lines, self._indexes, self._expect, self._size = [], [], [], 0
+        return chunk
 
-    def answered(self, body: dict[str, Any]) -> None:
-        """Fold the server's per-item answer for the pending chunk into the result."""
+    def answered(self, chunk: Chunk, body: dict[str, Any]) -> None:
+        """Fold the server's per-item answer for ``chunk`` into the result."""
         for item in body.get("results", []):
             local = int(item["index"])
-            index = self._indexes[local]
+            index = chunk.indexes[local]
             err = item.get("error")
             if err is not None:
                 self.result.add(BatchItem(index, error=ErrorDetail.from_json(err)))
                 continue
             rid = str(item["id"])
-            expect = self._expect[local]
+            expect = chunk.expect[local]
             if expect is not None and expect != rid:
                 detail = ErrorDetail(
                     "id_mismatch", f"server stored id {rid}, client computed {expect}", "id"
@@ -497,15 +510,6 @@ class BatchRun:
                 self.result.add(BatchItem(index, id=rid, error=detail))
                 continue
             self.result.add(BatchItem(index, id=rid, status=item["status"]))
-        self._clear()
-
-    def failed(self) -> None:
-        """The pending chunk got no per-item answer: its items are unsent/unknown."""
-        self.result.unsent.extend(self._indexes)
-        self._clear()
-
-    def _clear(self) -> None:
-        self._lines, self._indexes, self._expect, self._size = [], [], [], 0
 
     def finish(self, raise_on_error: bool) -> BatchResult:
         """Sort the items and raise :class:`BatchError` if anything failed (unless told not to)."""
@@ -527,11 +531,16 @@ class BatchRun:
             )
         return r
 
-    def abort(self, error: StemeDBError) -> None:
-        """A chunk request failed as a whole: raise BatchError carrying what is known."""
+    def abort(self, chunk: Chunk, error: StemeDBError) -> None:
+        """A chunk request failed as a whole: raise BatchError carrying what is known.
+
+        The chunk's items (and those of a chunk prepared but not sent) are ``unsent``.
+        """
         from .errors import BatchError
 
-        self.failed()
+        self.result.unsent.extend(chunk.indexes)
+        self.result.unsent.extend(self._indexes)
+        self._lines, self._indexes, self._expect, self._size = [], [], [], 0
         self.result.items.sort(key=lambda i: i.index)
         r = self.result
         raise BatchError(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Mapping
 from types import TracebackType
 from typing import Any, TypeVar
@@ -14,6 +15,7 @@ from ._core import (
     BatchRun,
     Builder,
     Call,
+    Chunk,
     Verify,
     finish,
     headers,
@@ -35,6 +37,19 @@ from .records import Lifecycle, PyValue, Record, Source
 from .signing import SigningKey
 
 __all__ = ["AsyncClient"]
+
+_Item = TypeVar("_Item")
+
+
+async def _aiter(items: Iterable[_Item] | AsyncIterable[_Item]) -> AsyncIterator[_Item]:
+    """Iterate a sync or async iterable asynchronously."""
+    if isinstance(items, AsyncIterable):
+        async for item in items:
+            yield item
+    else:
+        for item in items:
+            yield item
+
 
 T = TypeVar("T")
 
@@ -176,30 +191,45 @@ class AsyncClient:
         :class:`~stemedb.BatchResult`) when any item failed or a request failed
         as a whole, so a partial batch is never reported as success; pass
         ``raise_on_error=False`` to inspect ``result.ok`` instead. A request
-        failure (network, 413, 503, ...) always raises, after which no further
-        items are read.
+        failure (network, 413, 503, ...) always raises; no further items are
+        read, and the items of the failed chunk and of the chunk prepared
+        meanwhile are listed in ``result.unsent``. One chunk is in flight while
+        the next is prepared, so client-side work overlaps the server's.
         """
         run = BatchRun(self._build, signing_key, chunk_size, chunk_bytes)
-        index = 0
-        if isinstance(records, AsyncIterable):
-            async for item in records:
+        # One chunk in flight as a task while the next is prepared.
+        inflight: tuple[Chunk, asyncio.Task[dict[str, Any]]] | None = None
+        try:
+            index = 0
+            async for item in _aiter(records):
                 if run.add(index, item):
-                    await self._flush(run)
+                    await self._settle(run, inflight)
+                    inflight = None
+                    chunk = run.take()
+                    inflight = (chunk, asyncio.create_task(self._send(chunk.call)))
+                    await asyncio.sleep(0)  # let the task write its request
                 index += 1
-        else:
-            for item in records:
-                if run.add(index, item):
-                    await self._flush(run)
-                index += 1
-        if run.pending():
-            await self._flush(run)
+            await self._settle(run, inflight)
+            inflight = None
+            if run.pending():
+                chunk = run.take()
+                await self._settle(run, (chunk, asyncio.create_task(self._send(chunk.call))))
+        finally:
+            if inflight is not None and not inflight[1].done():
+                inflight[1].cancel()
         return run.finish(raise_on_error)
 
-    async def _flush(self, run: BatchRun) -> None:
+    @staticmethod
+    async def _settle(
+        run: BatchRun, inflight: tuple[Chunk, asyncio.Task[dict[str, Any]]] | None
+    ) -> None:
+        if inflight is None:
+            return
+        chunk, task = inflight
         try:
-            run.answered(await self._send(run.take()))
+            run.answered(chunk, await task)
         except StemeDBError as e:
-            run.abort(e)
+            run.abort(chunk, e)
 
     async def retract(
         self,

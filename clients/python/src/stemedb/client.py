@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from types import TracebackType
 from typing import Any, TypeVar
 
@@ -14,6 +15,7 @@ from ._core import (
     BatchRun,
     Builder,
     Call,
+    Chunk,
     Verify,
     finish,
     headers,
@@ -175,22 +177,36 @@ class Client:
         :class:`~stemedb.BatchResult`) when any item failed or a request failed
         as a whole, so a partial batch is never reported as success; pass
         ``raise_on_error=False`` to inspect ``result.ok`` instead. A request
-        failure (network, 413, 503, ...) always raises, after which no further
-        items are read.
+        failure (network, 413, 503, ...) always raises; no further items are
+        read, and the items of the failed chunk and of the chunk prepared
+        meanwhile are listed in ``result.unsent``. One chunk is in flight while
+        the next is prepared, so client-side work overlaps the server's.
         """
         run = BatchRun(self._build, signing_key, chunk_size, chunk_bytes)
-        for index, item in enumerate(records):
-            if run.add(index, item):
-                self._flush(run)
-        if run.pending():
-            self._flush(run)
+        # One chunk in flight on a worker thread while the next is prepared here:
+        # validation, ids and signing overlap with the server's work.
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="stemedb-batch") as pool:
+            inflight: tuple[Chunk, Future[dict[str, Any]]] | None = None
+            for index, item in enumerate(records):
+                if run.add(index, item):
+                    self._settle(run, inflight)
+                    chunk = run.take()
+                    inflight = (chunk, pool.submit(self._send, chunk.call))
+            self._settle(run, inflight)
+            if run.pending():
+                chunk = run.take()
+                self._settle(run, (chunk, pool.submit(self._send, chunk.call)))
         return run.finish(raise_on_error)
 
-    def _flush(self, run: BatchRun) -> None:
+    @staticmethod
+    def _settle(run: BatchRun, inflight: tuple[Chunk, Future[dict[str, Any]]] | None) -> None:
+        if inflight is None:
+            return
+        chunk, future = inflight
         try:
-            run.answered(self._send(run.take()))
+            run.answered(chunk, future.result())
         except StemeDBError as e:
-            run.abort(e)
+            run.abort(chunk, e)
 
     def retract(
         self,
