@@ -16,48 +16,40 @@ use axum::http::StatusCode;
 use stemedb_records::{Record, RecordId, SignedRecord};
 use stemedb_storage::{Appended, Store};
 
+use crate::auth::Access;
 use crate::error::ApiError;
 use crate::state::AppState;
-
-/// What the policy knows about the caller of a write.
-#[derive(Debug, Clone)]
-pub struct Caller {
-    /// `Ok` when the request carries admin rights; otherwise the refusal
-    /// (401/403) an admin-only record gets.
-    pub admin: Result<(), ApiError>,
-}
-
-impl Caller {
-    /// A caller with admin rights (no admin token configured, or a valid one given).
-    pub fn admin() -> Caller {
-        Caller { admin: Ok(()) }
-    }
-}
 
 /// Per-item outcome of a batch: the store's answer, or why the item was refused.
 pub type ItemOutcome = Result<Appended, ApiError>;
 
 /// Checks that need no store access: `api.require_signatures` (trust
-/// records are authenticated by the admin token instead) and admin-only
-/// kinds (trust).
-pub fn check_policy(state: &AppState, caller: &Caller, rec: &SignedRecord) -> Result<(), ApiError> {
-    match rec.record() {
-        Record::Trust(_) => caller.admin.clone(),
-        _ if state.api.require_signatures && rec.signature().is_none() => Err(ApiError::bad(
+/// records are authenticated by the admin's credential instead) and the
+/// role the record's kind needs ([`Access::may_write`]: admin for trust and
+/// epochs, writer otherwise).
+pub fn check_policy(state: &AppState, access: &Access, rec: &SignedRecord) -> Result<(), ApiError> {
+    if !matches!(rec.record(), Record::Trust(_))
+        && state.api.require_signatures
+        && rec.signature().is_none()
+    {
+        return Err(ApiError::bad(
             "signature_required",
             "signature",
             "this server accepts only signed records (api.require_signatures = true)",
-        )),
-        _ => Ok(()),
+        ));
     }
+    access.may_write(rec.record())
 }
 
-/// Checks that a retraction's agent is the retracted assertion's author.
-/// `earlier` resolves targets written earlier in the same batch. A missing
-/// target is 404, a target that is not an assertion 400.
+/// Checks that a retraction targets an assertion and that its agent is the
+/// assertion's author, unless `any` (the caller may retract any assertion:
+/// an authenticated admin, see [`Access::may_retract_any`]). `earlier`
+/// resolves targets written earlier in the same batch. A missing target is
+/// 404, a target that is not an assertion 400.
 pub fn check_retraction(
     store: &Store,
     rec: &SignedRecord,
+    any: bool,
     earlier: impl Fn(RecordId) -> Option<String>,
 ) -> Result<(), ApiError> {
     let Record::Retraction(r) = rec.record() else {
@@ -85,11 +77,11 @@ pub fn check_retraction(
             },
         },
     };
-    if author != r.agent {
+    if author != r.agent && !any {
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
             "forbidden",
-            "only the author of an assertion may retract it (agent must equal the assertion's agent)",
+            "only the author of an assertion (agent must equal the assertion's agent) or an admin may retract it",
         )
         .field("agent"));
     }
@@ -108,17 +100,18 @@ fn count_written(kind: &'static str, a: &Appended) {
 /// cluster's (`read_only`, `replication_unavailable`).
 pub async fn write_one(
     state: &AppState,
-    caller: &Caller,
+    access: &Access,
     rec: SignedRecord,
 ) -> Result<Appended, ApiError> {
     if let Some(c) = &state.cluster {
         c.check_writable()?;
     }
-    check_policy(state, caller, &rec)?;
+    check_policy(state, access, &rec)?;
     if matches!(rec.record(), Record::Retraction(_)) {
         let probe = rec.clone();
+        let any = access.may_retract_any();
         state
-            .blocking(move |store| check_retraction(store, &probe, |_| None))
+            .blocking(move |store| check_retraction(store, &probe, any, |_| None))
             .await?;
     }
     let kind = rec.record().kind().as_str();
@@ -156,20 +149,20 @@ fn first(results: Vec<stemedb_storage::ItemResult>) -> Result<Appended, ApiError
 /// `write_ack` copies (it stays stored and hinted).
 pub async fn write_batch(
     state: &AppState,
-    caller: &Caller,
+    access: &Access,
     items: Vec<Result<SignedRecord, ApiError>>,
 ) -> Result<Vec<ItemOutcome>, ApiError> {
     if let Some(c) = &state.cluster {
         c.check_writable()?;
     }
     let st = state.clone();
-    let caller = caller.clone();
+    let access = access.clone();
     // Detached from the request like `write_one`; policy and append run on the blocking pool.
     let task = tokio::spawn(async move {
         let cluster = st.cluster.clone();
         let (results, written) = st
             .clone()
-            .blocking(move |store| check_and_append(&st, &caller, store, items))
+            .blocking(move |store| check_and_append(&st, &access, store, items))
             .await?;
         if let Some(c) = cluster {
             c.replicate(written).await?;
@@ -184,7 +177,7 @@ type Written = Vec<(SignedRecord, Appended)>;
 
 fn check_and_append(
     state: &AppState,
-    caller: &Caller,
+    access: &Access,
     store: &Store,
     items: Vec<Result<SignedRecord, ApiError>>,
 ) -> Result<(Vec<ItemOutcome>, Written), ApiError> {
@@ -192,10 +185,11 @@ fn check_and_append(
     let mut valid: Vec<SignedRecord> = Vec::new();
     let mut valid_idx: Vec<usize> = Vec::new();
     let mut authors: HashMap<RecordId, String> = HashMap::new();
+    let any = access.may_retract_any();
     for (i, item) in items.into_iter().enumerate() {
         let checked = item.and_then(|rec| {
-            check_policy(state, caller, &rec)?;
-            check_retraction(store, &rec, |id| authors.get(&id).cloned())?;
+            check_policy(state, access, &rec)?;
+            check_retraction(store, &rec, any, |id| authors.get(&id).cloned())?;
             Ok(rec)
         });
         match checked {

@@ -1,7 +1,6 @@
 //! `POST /v1/assert` (one assertion) and `POST /v1/assertions` (a batch).
 
 use axum::Json;
-use axum::http::HeaderMap;
 use axum::response::Response;
 use axum::routing::post;
 use axum::{Router, extract::State};
@@ -9,7 +8,8 @@ use serde_json::{Value, json};
 use stemedb_records::wire;
 use stemedb_storage::AppendStatus;
 
-use super::{caller, written};
+use super::written;
+use crate::auth::Access;
 use crate::error::ApiError;
 use crate::extract::{BatchBody, JsonBody, too_large};
 use crate::openapi::{AssertionIn, BatchResult, ErrorBody, WriteResult};
@@ -39,11 +39,11 @@ pub fn routes() -> Router<AppState> {
     ))]
 pub async fn assert(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    access: Access,
     JsonBody(body): JsonBody,
 ) -> Result<Response, ApiError> {
     let rec = wire::parse_assertion(&body, &state.clock)?;
-    let a = write::write_one(&state, &caller(&state, &headers), rec).await?;
+    let a = write::write_one(&state, &access, rec).await?;
     Ok(written(&a))
 }
 
@@ -53,7 +53,8 @@ pub async fn assert(
 /// one record per line; the lines of `GET /v1/export` are accepted). Items
 /// are assertions unless they carry `"kind"`. Every valid item is stored in
 /// one group commit; invalid items are reported by index and do not fail the
-/// others. Trust items need the admin token when one is configured. In
+/// others. Trust and epoch items need the admin role (403 per item
+/// otherwise), retractions of other agents' assertions an admin key. In
 /// cluster mode the whole batch is answered 503 `replication_unavailable`
 /// when a stored item cannot reach `write_ack` copies (retrying is safe).
 #[utoipa::path(post, path = "/v1/assertions", tag = "write",
@@ -66,7 +67,7 @@ pub async fn assert(
     ))]
 pub async fn batch(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    access: Access,
     BatchBody(items): BatchBody,
 ) -> Result<Json<Value>, ApiError> {
     let max = state.api.max_batch;
@@ -76,7 +77,6 @@ pub async fn batch(
             items.len()
         )));
     }
-    let caller = caller(&state, &headers);
     let clock = state.clock.clone();
     let records = state
         .blocking(move |_| {
@@ -86,7 +86,7 @@ pub async fn batch(
                 .collect::<Vec<_>>())
         })
         .await?;
-    let out = write::write_batch(&state, &caller, records).await?;
+    let out = write::write_batch(&state, &access, records).await?;
     let (mut created, mut exists, mut failed) = (0u64, 0u64, 0u64);
     let results: Vec<Value> = out
         .into_iter()
