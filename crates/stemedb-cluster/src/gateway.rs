@@ -127,6 +127,8 @@ pub struct GatewayState {
     pub status: Arc<dyn StatusSource>,
     /// Anti-entropy trigger.
     pub sync: Arc<dyn SyncTrigger>,
+    /// When set, `POST /cluster/sync` needs `Authorization: Bearer <cluster secret>`.
+    pub secret: Option<Arc<stemedb_peer_auth::ClusterSecret>>,
 }
 
 impl GatewayState {
@@ -139,7 +141,17 @@ impl GatewayState {
             min_cluster_size: 0,
             status: Arc::new(NoStatus),
             sync: Arc::new(NoSync),
+            secret: None,
         }
+    }
+
+    /// Requires the cluster secret as the bearer of `POST /cluster/sync`.
+    pub fn with_secret(
+        mut self,
+        secret: Option<Arc<stemedb_peer_auth::ClusterSecret>>,
+    ) -> GatewayState {
+        self.secret = secret;
+        self
     }
 
     /// Sets the replication figures source.
@@ -258,8 +270,24 @@ async fn status(State(s): State<GatewayState>) -> Json<Value> {
 
 async fn sync(
     State(s): State<GatewayState>,
+    headers: axum::http::HeaderMap,
     query: Result<Query<SyncRequest>, QueryRejection>,
 ) -> Response {
+    if let Some(secret) = &s.secret {
+        let bearer = headers
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "));
+        if let Err(why) = secret.check_bearer(bearer) {
+            tracing::warn!(reason = %why, "POST /cluster/sync refused: no valid cluster secret");
+            return error_response(
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "POST /cluster/sync needs Authorization: Bearer <cluster secret> (cluster.secret_file)",
+                None,
+            );
+        }
+    }
     let req = match query {
         Ok(Query(r)) => r,
         Err(e) => {

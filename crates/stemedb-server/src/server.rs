@@ -1,7 +1,8 @@
 //! Building the router and serving it: store open, listen, cluster mode
 //! (when enabled), graceful shutdown, cluster stop, store close.
 
-use std::future::{Future, IntoFuture};
+use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
@@ -87,9 +88,41 @@ pub enum ServerError {
     /// Cluster mode could not start.
     #[error("cluster mode: {0}")]
     Cluster(String),
+    /// The TLS certificate or key is unusable.
+    #[error(transparent)]
+    Tls(#[from] crate::tls::TlsError),
     /// Serving failed.
     #[error("server error: {0}")]
     Serve(String),
+}
+
+/// The accept-loop settings of `[api]`; loads the TLS certificate when configured.
+fn serving(
+    api: &crate::config::ApiConfig,
+) -> Result<
+    (
+        crate::listen::Serving,
+        Option<Arc<crate::tls::CertResolver>>,
+    ),
+    ServerError,
+> {
+    let (tls, resolver) = match (&api.tls_cert, &api.tls_key) {
+        (Some(cert), Some(key)) => {
+            let resolver = Arc::new(crate::tls::CertResolver::load(cert, key)?);
+            (
+                Some(crate::tls::acceptor(resolver.clone())?),
+                Some(resolver),
+            )
+        }
+        _ => (None, None),
+    };
+    let serving = crate::listen::Serving {
+        tls,
+        header_read_timeout: Duration::from_millis(api.header_read_timeout_ms),
+        body_read_timeout: Duration::from_millis(api.body_read_timeout_ms),
+        max_connections: api.max_connections,
+    };
+    Ok((serving, resolver))
 }
 
 /// Opens the store, serves the API until `shutdown` resolves, lets in-flight
@@ -99,6 +132,7 @@ pub async fn serve(
     shutdown_signal: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServerError> {
     let addr = config.api_addr()?;
+    let (serving, resolver) = serving(&config.api)?;
     let store_cfg = config.store_config();
     let dir = store_cfg.data_dir.display().to_string();
     let store = tokio::task::spawn_blocking(move || Store::open(store_cfg))
@@ -121,7 +155,7 @@ pub async fn serve(
         );
     }
     let runtime = if config.cluster.enabled {
-        match crate::cluster::start(&config, &store, addr).await {
+        match crate::cluster::start(&config, &store, addr, &serving).await {
             Ok(rt) => Some(rt),
             Err(e) => {
                 let s = store.clone();
@@ -135,13 +169,18 @@ pub async fn serve(
     let mut state = AppState::new(store.clone(), config.api);
     state.cluster = runtime.as_ref().map(|rt| rt.cluster.clone());
     let app = router(state);
-    tracing::info!(%addr, data_dir = %dir, "stemedb-api listening");
+    let scheme = serving.scheme();
+    tracing::info!(%addr, scheme, data_dir = %dir, "stemedb-api listening");
+    let reload = resolver.map(|r| tokio::spawn(crate::tls::reload_on_sighup(r)));
     let (signalled_tx, signalled_rx) = tokio::sync::oneshot::channel::<()>();
-    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
+    let server = crate::listen::serve(listener, app, serving, async move {
         shutdown_signal.await;
         let _ = signalled_tx.send(());
     });
-    let mut task = tokio::spawn(server.into_future());
+    let mut task = tokio::spawn(async move {
+        server.await;
+        Ok::<(), std::io::Error>(())
+    });
     let result = tokio::select! {
         r = &mut task => r,
         () = async {
@@ -155,6 +194,9 @@ pub async fn serve(
             Ok(Ok(()))
         }
     };
+    if let Some(r) = reload {
+        r.abort();
+    }
     if let Some(rt) = runtime {
         rt.shutdown().await;
     }
