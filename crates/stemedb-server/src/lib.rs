@@ -25,6 +25,7 @@ pub mod extract;
 pub mod listen;
 pub mod metrics;
 pub mod openapi;
+pub mod readiness;
 pub mod routes;
 pub mod server;
 pub mod shutdown;
