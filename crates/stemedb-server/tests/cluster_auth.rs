@@ -78,7 +78,11 @@ fn sync_status(c: &Nodes, i: usize, bearer: Option<&str>) -> u16 {
 #[test]
 fn cluster_secret_guards_replication_membership_and_sync() {
     let ips = ["127.0.0.61", "127.0.0.62", "127.0.0.63"];
-    let mut c = Nodes::new(&ips, &[], free_base(&["127.0.0.61", "127.0.0.62", "127.0.0.63", "127.0.0.64"]));
+    let mut c = Nodes::new(
+        &ips,
+        &[],
+        free_base(&["127.0.0.61", "127.0.0.62", "127.0.0.63", "127.0.0.64"]),
+    );
     let secret_file = c.nodes[0].dir.join("cluster.secret");
     std::fs::write(&secret_file, format!("# current\n{SECRET}\n")).expect("secret");
     for i in 0..3 {
@@ -105,19 +109,30 @@ fn cluster_secret_guards_replication_membership_and_sync() {
     // Forged pushes: no secret, a wrong secret. Refused, nothing stored.
     for secret in [None, Some(WRONG)] {
         let forged = signed(&format!("auth:forged:{secret:?}"), "x").1;
-        let r = rt.block_on(peer(&c, 0, secret).push(std::slice::from_ref(&forged)));
+        let r = rt.block_on(async {
+            peer(&c, 0, secret)
+                .push(std::slice::from_ref(&forged))
+                .await
+        });
         let err = r.expect_err("an unauthenticated push was accepted");
         assert!(
             err.to_string().to_lowercase().contains("unauth")
                 || err.to_string().contains("cluster-secret"),
             "unexpected error: {err}"
         );
-        assert!(!c.stores(0, &forged.id().to_hex()), "a forged push stored a record");
+        assert!(
+            !c.stores(0, &forged.id().to_hex()),
+            "a forged push stored a record"
+        );
     }
     // The right secret, but an unsigned record while require_signatures is on.
     let bare = unsigned("auth:unsigned");
     let out = rt
-        .block_on(peer(&c, 0, Some(SECRET)).push(std::slice::from_ref(&bare)))
+        .block_on(async {
+            peer(&c, 0, Some(SECRET))
+                .push(std::slice::from_ref(&bare))
+                .await
+        })
         .expect("authenticated push");
     assert_eq!(out[0].status, PushStatus::Invalid, "{out:?}");
     assert!(out[0].error.contains("require_signatures"), "{out:?}");
@@ -133,7 +148,8 @@ fn cluster_secret_guards_replication_membership_and_sync() {
         let junk: Vec<u8> = (0..len).map(|k| (k as u8).wrapping_mul(31) ^ n).collect();
         udp.send_to(&junk, node1_swim).expect("send");
     }
-    let imp_addr = |port: u16| -> SocketAddr { format!("127.0.0.64:{port}").parse().expect("addr") };
+    let imp_addr =
+        |port: u16| -> SocketAddr { format!("127.0.0.64:{port}").parse().expect("addr") };
     for secret in [None, Some(WRONG)] {
         rt.block_on(async {
             let mut mc = MembershipConfig::new(
@@ -162,7 +178,12 @@ fn cluster_secret_guards_replication_membership_and_sync() {
     );
     for i in 0..3 {
         let view = c.view(i);
-        assert_eq!(view.len(), 3, "membership changed on node{}: {view:?}", i + 1);
+        assert_eq!(
+            view.len(),
+            3,
+            "membership changed on node{}: {view:?}",
+            i + 1
+        );
         assert!(
             view.iter().all(|(_, s)| s == "UP"),
             "forged SWIM traffic changed a status on node{}: {view:?}",
@@ -184,7 +205,10 @@ fn cluster_secret_guards_replication_membership_and_sync() {
         .insert(0, format!("secret_file = \"{}\"", rogue_secret.display()));
     rogue.configure(0, true);
     let cfg_path = rogue.nodes[0].dir.join("config.toml");
-    let seeds: Vec<String> = ips.iter().map(|ip| format!("\"{ip}:{}\"", c.base + 3)).collect();
+    let seeds: Vec<String> = ips
+        .iter()
+        .map(|ip| format!("\"{ip}:{}\"", c.base + 3))
+        .collect();
     let cfg = std::fs::read_to_string(&cfg_path)
         .expect("config")
         .replace("seeds = []", &format!("seeds = [{}]", seeds.join(", ")));
@@ -194,10 +218,18 @@ fn cluster_secret_guards_replication_membership_and_sync() {
     let up = eventually(Duration::from_secs(30), || {
         (call("GET", &rogue.api(0, "/v1/health"), None).0 == 200).then_some(())
     });
-    assert!(up.is_some(), "rogue node did not start: {}", rogue.log_tail(0));
+    assert!(
+        up.is_some(),
+        "rogue node did not start: {}",
+        rogue.log_tail(0)
+    );
     std::thread::sleep(Duration::from_secs(6));
     let rogue_view = rogue.view(0);
-    assert_eq!(rogue_view.len(), 1, "the rogue node sees members: {rogue_view:?}");
+    assert_eq!(
+        rogue_view.len(),
+        1,
+        "the rogue node sees members: {rogue_view:?}"
+    );
     for i in 0..3 {
         let view = c.view(i);
         assert!(

@@ -255,11 +255,11 @@ impl Membership {
             socket,
             config.seeds,
             config.timing,
-            config.secret,
             view_tx,
             me_tx,
             cmd_rx,
-        );
+        )
+        .with_secret(config.secret);
         let task = tokio::spawn(runner.run());
         Ok(Membership {
             inner: Arc::new(Inner {

@@ -84,7 +84,6 @@ impl Runner {
         socket: UdpSocket,
         seeds: Vec<String>,
         timing: Timing,
-        secret: Option<Arc<ClusterSecret>>,
         view_tx: watch::Sender<Vec<Member>>,
         me_tx: watch::Sender<NodeIdentity>,
         cmd_rx: mpsc::UnboundedReceiver<Command>,
@@ -105,9 +104,15 @@ impl Runner {
             cmd_rx,
             seen_dirty: false,
             joined: false,
-            secret,
+            secret: None,
             rejected_logged: None,
         }
+    }
+
+    /// Seals sent packets and drops received ones without a valid MAC.
+    pub(crate) fn with_secret(mut self, secret: Option<Arc<ClusterSecret>>) -> Runner {
+        self.secret = secret;
+        self
     }
 
     /// Runs until a `Leave` command arrives or every handle is dropped.
