@@ -122,14 +122,21 @@ class ApiFailure extends Error {
   }
 }
 
-async function api(path, { method = 'GET', body, auth = false } = {}) {
+const authHeaders = () => (session.key ? { Authorization: `Bearer ${session.key}` } : {});
+
+async function api(path, { method = 'GET', body } = {}) {
   const headers = { Accept: 'application/json' };
   if (body !== undefined) headers['Content-Type'] = 'application/json';
-  if (session.key && (auth || method !== 'GET')) headers.Authorization = `Bearer ${session.key}`;
+  if (session.key) headers.Authorization = `Bearer ${session.key}`;
   const r = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
   const text = await r.text();
   let data = null;
   try { data = text ? JSON.parse(text) : null; } catch { data = text; }
+  if (r.status === 401) {
+    const e = new ApiFailure(r.status, data);
+    e.message = `${e.message} — this server needs an API key: enter one under “API key” at the top`;
+    throw e;
+  }
   if (!r.ok) throw new ApiFailure(r.status, data);
   return data;
 }
@@ -266,7 +273,7 @@ function viewSearch() {
 }
 
 function startMetrics(container) {
-  const panel = new MetricsPanel(container, (path) => fetch(path));
+  const panel = new MetricsPanel(container, (path) => fetch(path, { headers: authHeaders() }));
   panel.start();
   cleanups.push(() => panel.stop());
 }
