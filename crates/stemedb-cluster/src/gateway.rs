@@ -230,6 +230,12 @@ async fn members(State(s): State<GatewayState>) -> Json<Value> {
 }
 
 async fn status(State(s): State<GatewayState>) -> Json<Value> {
+    Json(status_json(&s))
+}
+
+/// The body of `GET /cluster/status` (also served on the API port as
+/// `GET /v1/cluster/status`).
+pub fn status_json(s: &GatewayState) -> Value {
     let view = s.membership.members();
     let q = quorum::evaluate(&view, s.on_minority, s.min_cluster_size);
     let ids: Vec<&str> = view.iter().map(Member::id).collect();
@@ -252,7 +258,7 @@ async fn status(State(s): State<GatewayState>) -> Json<Value> {
         replication.extend(extra);
     }
     let me = s.membership.me();
-    Json(json!({
+    json!({
         "node_id": me.info.id,
         "generation": me.generation,
         "mode": q.mode.as_str(),
@@ -265,7 +271,7 @@ async fn status(State(s): State<GatewayState>) -> Json<Value> {
         "members": members_value(&view),
         "replication": Value::Object(replication),
         "partitions": partitions,
-    }))
+    })
 }
 
 async fn sync(

@@ -31,6 +31,7 @@ pub fn router(state: AppState) -> Router {
         .merge(routes::listing::routes())
         .merge(routes::ops::routes())
         .merge(routes::docs::routes())
+        .merge(routes::console::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(state.clone(), timeout))

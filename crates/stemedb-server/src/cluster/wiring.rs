@@ -427,6 +427,17 @@ impl RoundTotals {
     }
 }
 
+impl Cluster {
+    /// The gateway's `GET /cluster/status` JSON for this node (served on the
+    /// API port as `GET /v1/cluster/status`).
+    pub fn status_json(self: &Arc<Self>) -> Value {
+        let g = GatewayState::new(self.membership.clone(), self.factor, self.on_minority)
+            .with_status(self.clone())
+            .with_min_cluster_size(self.min_cluster_size);
+        gateway::status_json(&g)
+    }
+}
+
 impl StatusSource for Cluster {
     fn hints_pending(&self) -> Option<u64> {
         Some(self.hints.pending_total())
