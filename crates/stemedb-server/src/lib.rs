@@ -13,6 +13,7 @@
 //! - [`openapi`]: the OpenAPI 3.1 document generated from the handlers.
 //! - [`metrics`]: the Prometheus recorder, request metrics and gauges.
 //! - [`shutdown`]: SIGTERM/SIGINT handling and the grace period.
+//! - [`tools`]: `stemedb-api verify` and `stemedb-api restore` (offline).
 //!
 //! See `docs/http-api.md` for the endpoint reference.
 
@@ -26,6 +27,7 @@ pub mod routes;
 pub mod server;
 pub mod shutdown;
 pub mod state;
+pub mod tools;
 
 pub use config::{Config, ConfigError};
 pub use error::ApiError;

@@ -22,6 +22,21 @@ struct Args {
     /// Log as JSON lines instead of text.
     #[arg(long)]
     log_json: bool,
+    /// Without a subcommand the server runs.
+    #[command(subcommand)]
+    command: Option<Tool>,
+}
+
+/// Offline tools (run on a stopped node's files).
+#[derive(Debug, clap::Subcommand)]
+enum Tool {
+    /// Check a data directory or a backup: every frame's CRC, every record
+    /// re-hashed, the manifest (backup) or the indexes against the log (data dir).
+    /// Exit 0 when sound; otherwise the first bad file and offset, exit 1.
+    Verify(stemedb_server::tools::VerifyArgs),
+    /// Build a new data directory from a backup (full or incremental chain)
+    /// and/or an archive, optionally only up to a commit time.
+    Restore(stemedb_server::tools::RestoreArgs),
 }
 
 fn init_logging(json: bool) {
@@ -39,6 +54,11 @@ fn init_logging(json: bool) {
 fn main() -> ExitCode {
     let args = Args::parse();
     init_logging(args.log_json);
+    match args.command {
+        Some(Tool::Verify(a)) => return stemedb_server::tools::verify(&a),
+        Some(Tool::Restore(a)) => return stemedb_server::tools::restore(&a),
+        None => {}
+    }
     let env = std::env::vars_os()
         .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)));
     let loaded = match stemedb_server::config::load(args.config.as_deref(), env) {

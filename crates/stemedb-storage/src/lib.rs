@@ -8,6 +8,7 @@
 //!   the applied log position.
 //! - `apply` (private): log frame → index entries, shared by commit, replay and rebuild.
 //! - [`store`]: [`Store`], the public API.
+//! - [`backup`]: online backup, verify and (point-in-time) restore.
 //! - [`partition`]: subject → partition for placement and Merkle sync.
 //!
 //! # Example
@@ -28,6 +29,7 @@
 //! ```
 
 mod apply;
+pub mod backup;
 mod commit;
 pub mod config;
 pub mod error;

@@ -55,9 +55,15 @@ pub struct Server {
 impl Server {
     /// Starts the server and waits until `/v1/health` answers 200.
     pub fn start() -> Server {
+        Server::start_with(None, &[])
+    }
+
+    /// Starts the server on `data` (default: a fresh directory) with extra
+    /// environment variables.
+    pub fn start_with(data: Option<&Path>, env: &[(&str, &str)]) -> Server {
         let bin = server_bin();
         let dir = tempfile::tempdir().expect("temp dir");
-        let data = dir.path().join("data");
+        let data = data.map_or_else(|| dir.path().join("data"), Path::to_path_buf);
         std::fs::create_dir_all(&data).expect("data dir");
         let port = TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
@@ -66,6 +72,7 @@ impl Server {
         let log = File::create(dir.path().join("server.log")).expect("log file");
         let log2 = log.try_clone().expect("log file");
         let child = Command::new(&bin)
+            .envs(env.iter().copied())
             .env("STEMEDB_API_BIND_ADDR", format!("127.0.0.1:{port}"))
             .env("STEMEDB_STORAGE_DATA_DIR", &data)
             .stdin(Stdio::null())
