@@ -37,12 +37,13 @@ fn post(url: &str, body: &Value) -> Option<String> {
         .config()
         .http_status_as_error(false)
         .build()
-        .send_json(body)
+        .header("content-type", "application/json")
+        .send(body.to_string())
         .ok()?;
     if resp.status().as_u16() != 201 {
         return None;
     }
-    let v: Value = resp.into_body().read_json().ok()?;
+    let v: Value = serde_json::from_str(&resp.into_body().read_to_string().ok()?).ok()?;
     v["id"].as_str().map(str::to_owned)
 }
 
