@@ -223,6 +223,10 @@ impl Loaded {
 
 const SECTIONS: [&str; 4] = ["api", "storage", "cluster", "replication"];
 
+/// `STEMEDB_*` variables that are not server configuration: the log filter
+/// and the command-line client's settings (a shell may export them for both).
+const NOT_CONFIG_VARS: [&str; 3] = ["STEMEDB_LOG", "STEMEDB_TOKEN", "STEMEDB_SERVER"];
+
 fn int<T: std::str::FromStr>(var: &str, raw: &str) -> Result<T, ConfigError> {
     raw.trim().parse().map_err(|_| {
         ConfigError(format!(
@@ -359,6 +363,13 @@ pub fn load(
             .iter()
             .find(|s| rest.to_ascii_lowercase().starts_with(&format!("{s}_")))
         else {
+            if !NOT_CONFIG_VARS.contains(&var.as_str()) {
+                loaded.warnings.push(format!(
+                    "environment variable {var} names no configuration section \
+                     ({}); ignored",
+                    SECTIONS.join(", ")
+                ));
+            }
             continue;
         };
         let key = rest[section.len() + 1..].to_ascii_lowercase();
@@ -367,9 +378,12 @@ pub fn load(
                 .from_env
                 .insert(format!("{section}.{key}"), var.clone());
         } else {
-            loaded.warnings.push(format!(
-                "environment variable {var} does not name a configuration key; ignored"
-            ));
+            // A misspelt variable is as much a mistake as a misspelt key in
+            // the file: refuse to start rather than run on a default.
+            return Err(ConfigError(format!(
+                "environment variable {var} does not name a key of [{section}] \
+                 (see crates/stemedb-server/config.example.toml)"
+            )));
         }
     }
     validate(&loaded)?;

@@ -1,5 +1,6 @@
 //! `stemedb-api`: the StemeDB HTTP API server.
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -39,10 +40,17 @@ enum Tool {
     Restore(stemedb_server::tools::RestoreArgs),
 }
 
+/// The log filter when `STEMEDB_LOG` is not set: our own INFO lines; the
+/// index engine's (fjall, lsm-tree) routine INFO chatter only at WARN.
+const DEFAULT_LOG_FILTER: &str = "info,fjall=warn,lsm_tree=warn";
+
 fn init_logging(json: bool) {
-    let filter = EnvFilter::try_from_env("STEMEDB_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter = EnvFilter::try_from_env("STEMEDB_LOG")
+        .unwrap_or_else(|_| EnvFilter::new(DEFAULT_LOG_FILTER));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        // Colour codes only on a terminal, never into a file or journald.
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr);
     if json {
         builder.json().init();

@@ -259,6 +259,28 @@ pub struct Ready {
     pub status: String,
     /// `single` (one node), or `read_write` / `read_only` in cluster mode.
     pub mode: String,
+    /// Cluster mode: `{"node_id", "visible", "total", "majority"}`.
+    #[schema(value_type = Option<Object>)]
+    pub cluster: Option<Value>,
+}
+
+/// `GET /v1/ready` when the node cannot take writes.
+#[derive(Serialize, ToSchema)]
+pub struct NotReadyBody {
+    /// `not_ready`.
+    pub status: String,
+    /// `read_only` (minority, `on_minority = "read_only"`) or `store_failed`.
+    pub reason: String,
+    /// What is wrong, for the operator.
+    pub message: String,
+    /// `single`, `read_write` or `read_only`.
+    pub mode: String,
+    /// Cluster mode: `{"node_id", "visible", "total", "majority"}`.
+    #[schema(value_type = Option<Object>)]
+    pub cluster: Option<Value>,
+    /// The same reason in the API's error shape: `{"code", "message"}`.
+    #[schema(value_type = Object)]
+    pub error: Value,
 }
 
 /// One segment's committed extent in a backup plan.
@@ -323,7 +345,7 @@ pub struct BackupPlan {
     components(schemas(
         ObjectValue, SourceIn, AssertionIn, RetractionIn, VoteIn, TrustIn, EpochIn,
         WriteResult, ErrorDetail, ErrorBody, BatchItem, BatchResult, RecordView,
-        TraceView, QueryResponse, SubjectsResponse, PredicatesResponse, Health, Ready,
+        TraceView, QueryResponse, SubjectsResponse, PredicatesResponse, Health, Ready, NotReadyBody,
         BackupPlan, BackupSegment, BackupPosition
     )),
     tags(

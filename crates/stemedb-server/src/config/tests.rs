@@ -77,8 +77,26 @@ fn bad_env_value_names_the_variable() {
         e.contains("api.bind_addr") && e.contains("STEMEDB_API_BIND_ADDR"),
         "{e}"
     );
-    let l = load(None, env(&[("STEMEDB_API_NOPE", "1")])).unwrap();
-    assert_eq!(l.warnings.len(), 1);
+    // A misspelt key in a known section stops start-up, like one in the file.
+    let e = load(None, env(&[("STEMEDB_API_MAX_BACTH", "5")]))
+        .unwrap_err()
+        .0;
+    assert!(
+        e.contains("STEMEDB_API_MAX_BACTH") && e.contains("[api]"),
+        "{e}"
+    );
+    // An unknown section is reported; the client's and the log's variables are not.
+    let l = load(
+        None,
+        env(&[
+            ("STEMEDB_APII_BIND_ADDR", "1"),
+            ("STEMEDB_LOG", "debug"),
+            ("STEMEDB_TOKEN", "t"),
+        ]),
+    )
+    .unwrap();
+    assert_eq!(l.warnings.len(), 1, "{:?}", l.warnings);
+    assert!(l.warnings[0].contains("STEMEDB_APII_BIND_ADDR"));
 }
 
 #[test]
