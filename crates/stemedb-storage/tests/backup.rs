@@ -322,3 +322,47 @@ fn a_log_without_commit_markers_still_opens_and_restores() {
     assert!(recs.iter().all(|r| ids.contains(&r.id())));
     assert!(new.iter().all(|id| !ids.contains(id)));
 }
+
+#[test]
+fn restore_combines_a_backup_with_an_archive_directory_of_later_segments() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let store = common::open_small(&data);
+    let mut ids = Vec::new();
+    for b in 0..5 {
+        ids.extend(write_batch(&store, &format!("a{b}"), 100));
+    }
+    let bdir = tmp.path().join("backup");
+    backup_store(&store, &bdir, None).unwrap();
+    let mut later = Vec::new();
+    for b in 0..25 {
+        later.extend(write_batch(&store, &format!("b{b}"), 100));
+    }
+    drop(store);
+    // An archive: every segment but the active one, copied by hand.
+    let arch = tmp.path().join("archive");
+    fs::create_dir_all(arch.join("log")).unwrap();
+    fs::write(arch.join(backup::restore::ARCHIVE_MARKER), b"{}").unwrap();
+    let segs = stemedb_storage::log::list_segments(&data.join("log")).unwrap();
+    assert!(segs.len() >= 2, "{segs:?}");
+    for s in &segs[..segs.len() - 1] {
+        fs::copy(
+            stemedb_storage::log::segment_path(&data.join("log"), *s),
+            stemedb_storage::log::segment_path(&arch.join("log"), *s),
+        )
+        .unwrap();
+    }
+    let out = tmp.path().join("restored");
+    let r = restore(&[bdir, arch], &out, None).unwrap();
+    let got = all_ids(&out);
+    assert_eq!(r.records, got.len() as u64);
+    assert!(
+        ids.iter().all(|id| got.contains(id)),
+        "everything backed up"
+    );
+    assert!(got.len() > ids.len(), "plus what only the archive holds");
+    // Without the marker a directory is not taken for an archive.
+    let bare = tmp.path().join("bare");
+    fs::create_dir_all(bare.join("log")).unwrap();
+    assert!(restore(&[bare], &tmp.path().join("r2"), None).is_err());
+}
