@@ -257,7 +257,7 @@ fn incremental_backup_copies_only_new_bytes_and_restores_the_whole_chain() {
     assert_eq!(m1.records, 150);
     verify_backup(&inc).unwrap();
     let out = tmp.path().join("restored");
-    let r = restore(&[inc.clone()], &out, None).unwrap();
+    let r = restore(std::slice::from_ref(&inc), &out, None).unwrap();
     assert_eq!(r.records, ids.len() as u64);
     assert_eq!(all_ids(&out), ids.into_iter().collect());
     // Restoring onto a non-empty directory is refused and leaves it alone.
