@@ -59,7 +59,7 @@ fn online_backup_under_16_writers_verifies_restores_and_serves() {
         ("STEMEDB_API_ADMIN_TOKEN", TOKEN),
         ("STEMEDB_STORAGE_SEGMENT_SIZE", "65536"),
     ];
-    let server = Server::start_with(None, &env);
+    let server = Server::start_on(None, &env);
     let work = tempfile::tempdir().unwrap();
     let acked: Arc<Mutex<Vec<String>>> = Arc::default();
     let stop = Arc::new(AtomicBool::new(false));
@@ -167,7 +167,7 @@ fn online_backup_under_16_writers_verifies_restores_and_serves() {
     let out = api(&["verify", "--data-dir", restored.to_str().unwrap()]);
     assert!(out.status.success(), "{}", text(&out));
 
-    let copy = Server::start_with(Some(&restored), &[]);
+    let copy = Server::start_on(Some(&restored), &[]);
     for id in &before {
         let resp = ureq::get(&format!("{}/v1/assertions/{id}", copy.url))
             .config()

@@ -25,19 +25,97 @@ struct Args {
     log_json: bool,
     /// Without a subcommand the server runs.
     #[command(subcommand)]
-    command: Option<Tool>,
+    command: Option<Sub>,
 }
 
-/// Offline tools (run on a stopped node's files).
 #[derive(Debug, clap::Subcommand)]
-enum Tool {
-    /// Check a data directory or a backup: every frame's CRC, every record
-    /// re-hashed, the manifest (backup) or the indexes against the log (data dir).
-    /// Exit 0 when sound; otherwise the first bad file and offset, exit 1.
+enum Sub {
+    /// Manage the API keys file (`[auth] keys_file`): add, list, revoke.
+    #[command(subcommand)]
+    Keys(KeysCmd),
+    /// Check a data directory or a backup (offline): every frame's CRC, every
+    /// record re-hashed, the manifest (backup) or the indexes against the log
+    /// (data dir). Exit 0 when sound; otherwise the first bad file and offset, exit 1.
     Verify(stemedb_server::tools::VerifyArgs),
     /// Build a new data directory from a backup (full or incremental chain)
-    /// and/or an archive, optionally only up to a commit time.
+    /// and/or an archive directory, optionally only up to a commit time.
     Restore(stemedb_server::tools::RestoreArgs),
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum KeysCmd {
+    /// Add a key; prints its secret once (only a hash is stored).
+    Add {
+        /// The keys file (created when absent).
+        #[arg(long, value_name = "FILE")]
+        keys_file: PathBuf,
+        /// A unique name for the key (letters, digits, '.', '_', '-').
+        #[arg(long)]
+        name: String,
+        /// reader (GET), writer (+ writes, votes, own retractions) or admin (+ trust, epochs, any retraction).
+        #[arg(long)]
+        role: stemedb_server::auth::Role,
+    },
+    /// List keys: name, role, created, revoked (never secrets or hashes).
+    List {
+        /// The keys file.
+        #[arg(long, value_name = "FILE")]
+        keys_file: PathBuf,
+    },
+    /// Revoke a key; a running server stops accepting it within about a second.
+    Revoke {
+        /// The keys file.
+        #[arg(long, value_name = "FILE")]
+        keys_file: PathBuf,
+        /// The key's name.
+        #[arg(long)]
+        name: String,
+    },
+}
+
+fn run_keys(cmd: KeysCmd) -> ExitCode {
+    use stemedb_server::auth::keys;
+    let result = match cmd {
+        KeysCmd::Add {
+            keys_file,
+            name,
+            role,
+        } => keys::add(&keys_file, &name, role).map(|secret| {
+            println!("{secret}");
+            eprintln!(
+                "added key {name:?} ({}) to {}; the secret above is shown only once. \
+                 Clients send: Authorization: Bearer <secret> (stemedb --token / STEMEDB_TOKEN)",
+                role.as_str(),
+                keys_file.display()
+            );
+        }),
+        KeysCmd::List { keys_file } => keys::load(&keys_file).map(|set| {
+            println!("{:<24} {:<7} {:<21} REVOKED", "NAME", "ROLE", "CREATED");
+            for k in &set.records {
+                println!(
+                    "{:<24} {:<7} {:<21} {}",
+                    k.name,
+                    k.role.as_str(),
+                    k.created,
+                    k.revoked.as_deref().unwrap_or("-")
+                );
+            }
+        }),
+        KeysCmd::Revoke { keys_file, name } => keys::revoke(&keys_file, &name).map(|()| {
+            eprintln!(
+                "revoked key {name:?} in {}; running servers reload the file within about a second \
+                 (or on SIGHUP)",
+                keys_file.display()
+            );
+        }),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("stemedb-api keys: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 /// The log filter when `STEMEDB_LOG` is not set: our own INFO lines; the
@@ -61,11 +139,14 @@ fn init_logging(json: bool) {
 
 fn main() -> ExitCode {
     let args = Args::parse();
+    if let Some(Sub::Keys(cmd)) = args.command {
+        return run_keys(cmd);
+    }
     init_logging(args.log_json);
     match args.command {
-        Some(Tool::Verify(a)) => return stemedb_server::tools::verify(&a),
-        Some(Tool::Restore(a)) => return stemedb_server::tools::restore(&a),
-        None => {}
+        Some(Sub::Verify(a)) => return stemedb_server::tools::verify(&a),
+        Some(Sub::Restore(a)) => return stemedb_server::tools::restore(&a),
+        Some(Sub::Keys(_)) | None => {}
     }
     let env = std::env::vars_os()
         .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)));

@@ -55,12 +55,17 @@ pub struct Server {
 impl Server {
     /// Starts the server and waits until `/v1/health` answers 200.
     pub fn start() -> Server {
-        Server::start_with(None, &[])
+        Server::start_on(None, &[])
+    }
+
+    /// Like [`Server::start`] with extra environment variables for the server.
+    pub fn start_with(env: &[(&str, &str)]) -> Server {
+        Server::start_on(None, env)
     }
 
     /// Starts the server on `data` (default: a fresh directory) with extra
     /// environment variables.
-    pub fn start_with(data: Option<&Path>, env: &[(&str, &str)]) -> Server {
+    pub fn start_on(data: Option<&Path>, env: &[(&str, &str)]) -> Server {
         let bin = server_bin();
         let dir = tempfile::tempdir().expect("temp dir");
         let data = data.map_or_else(|| dir.path().join("data"), Path::to_path_buf);
@@ -72,9 +77,9 @@ impl Server {
         let log = File::create(dir.path().join("server.log")).expect("log file");
         let log2 = log.try_clone().expect("log file");
         let child = Command::new(&bin)
-            .envs(env.iter().copied())
             .env("STEMEDB_API_BIND_ADDR", format!("127.0.0.1:{port}"))
             .env("STEMEDB_STORAGE_DATA_DIR", &data)
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(log)
             .stderr(log2)
@@ -118,6 +123,18 @@ impl Server {
             .args(args)
             .env("STEMEDB_SERVER", &self.url)
             .env_remove("STEMEDB_TOKEN")
+            .stdin(Stdio::null())
+            .output()
+            .expect("run stemedb")
+    }
+
+    /// Runs `stemedb ARGS` with extra environment variables (e.g. `STEMEDB_TOKEN`).
+    pub fn cli_env(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_stemedb"))
+            .args(args)
+            .env("STEMEDB_SERVER", &self.url)
+            .env_remove("STEMEDB_TOKEN")
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .output()
             .expect("run stemedb")
