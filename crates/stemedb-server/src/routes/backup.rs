@@ -40,9 +40,7 @@ pub fn routes() -> Router<AppState> {
         (status = 401, description = "Missing admin token", body = ErrorBody),
         (status = 403, description = "Wrong admin token", body = ErrorBody),
     ))]
-pub async fn plan(
-    State(state): State<AppState>,
-) -> Result<Json<Value>, ApiError> {
+pub async fn plan(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
     let store = state.store.clone();
     let (end, extents) = tokio::task::spawn_blocking(move || store.backup_extents()).await??;
     let segments: Vec<Value> = extents
