@@ -18,6 +18,7 @@
 //! - [`shutdown`]: SIGTERM/SIGINT handling and the grace period.
 //! - [`listen`]: the accept loop (TLS, HTTP/1.1 and HTTP/2, read timeouts, connection cap).
 //! - [`tls`]: certificate loading and reload on SIGHUP.
+//! - [`tools`]: `stemedb-api verify` and `stemedb-api restore` (offline).
 //!
 //! See `docs/http-api.md` for the endpoint reference.
 
@@ -36,6 +37,7 @@ pub mod shutdown;
 pub mod state;
 pub mod tls;
 pub mod write;
+pub mod tools;
 
 pub use config::{Config, ConfigError};
 pub use error::ApiError;

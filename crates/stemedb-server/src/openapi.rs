@@ -304,6 +304,37 @@ pub struct ClusterStatus {
     pub partitions: Vec<Value>,
 }
 
+/// One segment's committed extent in a backup plan.
+#[derive(Serialize, ToSchema)]
+pub struct BackupSegment {
+    /// Segment number.
+    pub segment: u32,
+    /// Committed bytes to copy (header included).
+    pub size: u64,
+}
+
+/// A log position.
+#[derive(Serialize, ToSchema)]
+pub struct BackupPosition {
+    /// Segment number.
+    pub segment: u32,
+    /// Byte offset.
+    pub offset: u32,
+}
+
+/// Answer of `GET /v1/admin/backup`.
+#[derive(Serialize, ToSchema)]
+pub struct BackupPlan {
+    /// 1.
+    pub format_version: u32,
+    /// End of the last group commit when the backup started.
+    pub log_end: BackupPosition,
+    /// Every segment up to `log_end`, with its committed size.
+    pub segments: Vec<BackupSegment>,
+    /// `rebuilt_on_restore`: the index is not copied.
+    pub index: String,
+}
+
 /// The generated OpenAPI document.
 #[derive(OpenApi)]
 #[openapi(
@@ -318,6 +349,8 @@ pub struct ClusterStatus {
         crate::routes::annotations::vote,
         crate::routes::admin::trust,
         crate::routes::admin::epoch,
+        crate::routes::backup::plan,
+        crate::routes::backup::segment,
         crate::routes::read::get_record,
         crate::routes::read::trace,
         crate::routes::query::query,
@@ -338,7 +371,8 @@ pub struct ClusterStatus {
         ObjectValue, SourceIn, AssertionIn, RetractionIn, VoteIn, TrustIn, EpochIn,
         WriteResult, ErrorDetail, ErrorBody, BatchItem, BatchResult, RecordView,
         TraceView, QueryResponse, SubjectsResponse, PredicatesResponse, Health, Ready, NotReadyBody,
-        ClusterStatus
+        ClusterStatus,
+        BackupPlan, BackupSegment, BackupPosition
     )),
     tags(
         (name = "write", description = "Store records (durable before the reply)"),

@@ -26,6 +26,7 @@ pub fn router(state: AppState) -> Router {
         .merge(routes::records::routes())
         .merge(routes::annotations::routes())
         .merge(routes::admin::routes())
+        .merge(routes::backup::routes())
         .merge(routes::read::routes())
         .merge(routes::query::routes())
         .merge(routes::listing::routes())

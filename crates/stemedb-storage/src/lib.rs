@@ -8,6 +8,7 @@
 //!   the applied log position.
 //! - `apply` (private): log frame → index entries, shared by commit, replay and rebuild.
 //! - [`store`]: [`Store`], the public API.
+//! - [`backup`]: online backup, verify and (point-in-time) restore.
 //! - [`partition`]: subject → partition for placement and Merkle sync.
 //! - [`digest`]: per-partition Merkle bucket digests, maintained by the
 //!   commit path, tail replay and rebuild like every index.
@@ -30,6 +31,7 @@
 //! ```
 
 mod apply;
+pub mod backup;
 mod commit;
 pub mod config;
 pub mod digest;

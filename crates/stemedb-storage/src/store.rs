@@ -239,6 +239,53 @@ impl Store {
         })
     }
 
+    /// The indexes (for verification).
+    pub(crate) fn indexes(&self) -> &Indexes {
+        &self.inner.idx
+    }
+
+    /// Committed extent of every segment: sealed segments whole, the active
+    /// one up to the end of the last group commit. Taken at one log position,
+    /// so it never includes a torn or unacknowledged frame; segments created
+    /// after that position are left out.
+    pub fn backup_extents(&self) -> Result<(LogPos, Vec<(u32, u64)>)> {
+        let end = self.log_end();
+        let mut out = Vec::new();
+        for seg in self.inner.reader.segments()? {
+            if seg > end.segment {
+                break;
+            }
+            out.push((seg, self.committed_len_at(seg, end)?.unwrap_or(0)));
+        }
+        Ok((end, out))
+    }
+
+    /// Bytes of `segment` that are committed as of now; `None` if the segment
+    /// does not exist (yet).
+    pub fn committed_len(&self, segment: u32) -> Result<Option<u64>> {
+        self.committed_len_at(segment, self.log_end())
+    }
+
+    fn committed_len_at(&self, segment: u32, end: LogPos) -> Result<Option<u64>> {
+        if segment > end.segment || segment == 0 {
+            return Ok(None);
+        }
+        if segment == end.segment {
+            return Ok(Some(u64::from(end.offset)));
+        }
+        let path = crate::log::segment_path(&self.inner.cfg.data_dir.join("log"), segment);
+        match std::fs::metadata(&path) {
+            Ok(m) => Ok(Some(m.len())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(StorageError::io(&path, e)),
+        }
+    }
+
+    /// Path of a segment file (for streaming a backup).
+    pub fn segment_path(&self, segment: u32) -> std::path::PathBuf {
+        crate::log::segment_path(&self.inner.cfg.data_dir.join("log"), segment)
+    }
+
     /// What recovery and replay did on open.
     pub fn open_report(&self) -> &OpenReport {
         &self.inner.report

@@ -9,6 +9,7 @@ use crate::client::Client;
 use crate::error::{CliError, Result};
 
 pub mod assert;
+pub mod backup;
 pub mod export;
 pub mod get;
 pub mod import;
@@ -42,6 +43,8 @@ pub enum Command {
     Export(export::Args),
     /// Create an Ed25519 key file for signing records.
     Keygen(keygen::Args),
+    /// Take an online, consistent backup of a server into a directory (admin; uses --token).
+    Backup(backup::Args),
 }
 
 impl Command {
@@ -67,6 +70,7 @@ impl Command {
             Command::Trust(a) => trust::run(a, &client),
             Command::Import(a) => import::run(a, &client),
             Command::Export(a) => export::run(a, &client),
+            Command::Backup(a) => backup::run(a, &client),
             Command::Keygen(a) => keygen::run(a),
         }
     }

@@ -3,6 +3,7 @@
 pub mod admin;
 pub mod annotations;
 pub mod console;
+pub mod backup;
 pub mod docs;
 pub mod listing;
 pub mod ops;
