@@ -36,8 +36,8 @@ pub mod server;
 pub mod shutdown;
 pub mod state;
 pub mod tls;
-pub mod write;
 pub mod tools;
+pub mod write;
 
 pub use config::{Config, ConfigError};
 pub use error::ApiError;

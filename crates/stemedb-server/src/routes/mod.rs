@@ -2,8 +2,8 @@
 
 pub mod admin;
 pub mod annotations;
-pub mod console;
 pub mod backup;
+pub mod console;
 pub mod docs;
 pub mod listing;
 pub mod ops;
