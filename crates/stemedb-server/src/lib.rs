@@ -2,6 +2,7 @@
 //! binary, usable as a library so tests and the cluster crate can start it.
 //!
 //! # Layout
+//! - [`auth`]: API keys and roles (the route × role matrix), rate limits, the keys file.
 //! - [`cluster`]: cluster mode (membership, replication, write/read coordination).
 //! - [`config`]: the TOML configuration, `STEMEDB_<SECTION>_<KEY>` overrides, validation.
 //! - [`server`]: [`server::router`] (the app) and [`server::serve`] (store open, listen, shutdown).
@@ -16,6 +17,7 @@
 //!
 //! See `docs/http-api.md` for the endpoint reference.
 
+pub mod auth;
 pub mod cluster;
 pub mod config;
 pub mod error;
