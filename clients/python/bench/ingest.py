@@ -32,8 +32,9 @@ from stemedb import Client, SigningKey
 T0 = 1_700_000_000_000
 
 
-def records(prefix: str, n: int) -> list[dict[str, Any]]:
-    return [
+def records(prefix: str, n: int, agent: bool = True) -> list[dict[str, Any]]:
+    """Assertions; without ``agent`` the signing key's public key becomes the agent."""
+    out = [
         {
             "subject": f"{prefix}:{i % 1000}",
             "predicate": "reading",
@@ -45,6 +46,10 @@ def records(prefix: str, n: int) -> list[dict[str, Any]]:
         }
         for i in range(n)
     ]
+    if not agent:
+        for r in out:
+            del r["agent"]
+    return out
 
 
 def raw_ingest(url: str, recs: list[dict[str, Any]], chunk: int) -> float:
@@ -101,7 +106,7 @@ def rounds(url: str, n: int, chunk: int, count: int, signed: bool) -> Iterator[t
     key = SigningKey.generate() if signed else None
     for r in range(count):
         raw = raw_ingest(url, records(f"raw{r}", n), chunk)
-        sdk = sdk_ingest(url, records(f"sdk{r}", n), chunk, key)
+        sdk = sdk_ingest(url, records(f"sdk{r}", n, agent=not signed), chunk, key)
         yield raw, sdk
 
 

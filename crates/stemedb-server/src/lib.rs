@@ -14,6 +14,8 @@
 //! - [`openapi`]: the OpenAPI 3.1 document generated from the handlers.
 //! - [`metrics`]: the Prometheus recorder, request metrics and gauges.
 //! - [`shutdown`]: SIGTERM/SIGINT handling and the grace period.
+//! - [`listen`]: the accept loop (TLS, HTTP/1.1 and HTTP/2, read timeouts, connection cap).
+//! - [`tls`]: certificate loading and reload on SIGHUP.
 //!
 //! See `docs/http-api.md` for the endpoint reference.
 
@@ -22,6 +24,7 @@ pub mod cluster;
 pub mod config;
 pub mod error;
 pub mod extract;
+pub mod listen;
 pub mod metrics;
 pub mod openapi;
 pub mod readiness;
@@ -29,6 +32,7 @@ pub mod routes;
 pub mod server;
 pub mod shutdown;
 pub mod state;
+pub mod tls;
 
 pub use config::{Config, ConfigError};
 pub use error::ApiError;

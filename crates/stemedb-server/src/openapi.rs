@@ -283,6 +283,27 @@ pub struct NotReadyBody {
     pub error: Value,
 }
 
+/// Cluster status (`GET /v1/cluster/status`), as the gateway's `GET /cluster/status`.
+#[derive(Serialize, ToSchema)]
+pub struct ClusterStatus {
+    /// This node's `cluster.node_id`, or null on a single node.
+    pub node_id: Option<String>,
+    /// `single` (one node), `read_write` or `read_only`.
+    pub mode: String,
+    /// `{"visible", "total", "majority", "on_minority"}`, or null on a single node.
+    #[schema(value_type = Option<Object>)]
+    pub quorum: Option<Value>,
+    /// Members as in `GET /cluster/members` (`id`, `status`, addresses, `last_seen`, `generation`).
+    #[schema(value_type = Vec<Object>)]
+    pub members: Vec<Value>,
+    /// `{"factor", "hints_pending", "replication_lag_seconds", "last_anti_entropy"}`, or null on a single node.
+    #[schema(value_type = Option<Object>)]
+    pub replication: Option<Value>,
+    /// `[{"partition", "replicas"}]`: the replica node ids of each partition.
+    #[schema(value_type = Vec<Object>)]
+    pub partitions: Vec<Value>,
+}
+
 /// The generated OpenAPI document.
 #[derive(OpenApi)]
 #[openapi(
@@ -308,17 +329,23 @@ pub struct NotReadyBody {
         crate::routes::ops::metrics_text,
         crate::routes::docs::openapi_json,
         crate::routes::docs::docs_page,
+        crate::routes::console::cluster_status,
+        crate::routes::console::shell,
+        crate::routes::console::deep_link,
+        crate::routes::console::asset,
     ),
     components(schemas(
         ObjectValue, SourceIn, AssertionIn, RetractionIn, VoteIn, TrustIn, EpochIn,
         WriteResult, ErrorDetail, ErrorBody, BatchItem, BatchResult, RecordView,
-        TraceView, QueryResponse, SubjectsResponse, PredicatesResponse, Health, Ready, NotReadyBody
+        TraceView, QueryResponse, SubjectsResponse, PredicatesResponse, Health, Ready, NotReadyBody,
+        ClusterStatus
     )),
     tags(
         (name = "write", description = "Store records (durable before the reply)"),
         (name = "admin", description = "Admin-only writes"),
         (name = "read", description = "Records, queries, listings, export"),
         (name = "ops", description = "Health, readiness, metrics, docs"),
+        (name = "console", description = "The web console (HTML shell and embedded assets)"),
     )
 )]
 pub struct ApiDoc;

@@ -335,8 +335,9 @@ class Builder:
         )
         # Trust records are signed only by an explicitly given issuer key.
         k = key if is_trust else self._key(key)
+        source: dict[str, Any] | None = None
         if isinstance(item, Mapping):
-            data = dict(item)
+            data = source = dict(item)
             signer = "issuer" if is_trust else "agent"
             if k is not None and data.get("signature") is None:
                 data.setdefault(signer, k.public_key)
@@ -347,8 +348,12 @@ class Builder:
             record = item
         else:
             raise ValidationError("invalid_type", "must be a record or a JSON object", "body")
-        record, rid = self.finalize(record, k)
-        return dumps(record.to_wire()) + b"\n", rid
+        final, rid = self.finalize(record, k)
+        if source is not None and final is record:
+            # Unchanged by signing: send the caller's JSON as is (the server parses
+            # it to the same record, which parse_record accepted strictly).
+            return dumps(source) + b"\n", rid
+        return dumps(final.to_wire()) + b"\n", rid
 
     # -- reads ----------------------------------------------------------
 

@@ -21,6 +21,11 @@ _KIND_BYTE = {"assertion": 1, "retraction": 2, "vote": 3, "trust": 4, "epoch": 5
 _OBJECT_TAG = {"text": 0, "number": 1, "boolean": 2, "ref": 3}
 
 
+_U32 = struct.Struct("<I").pack
+_F64 = struct.Struct("<d").pack
+_I64 = struct.Struct("<q").pack
+
+
 class _Writer:
     __slots__ = ("buf",)
 
@@ -32,32 +37,32 @@ class _Writer:
 
     def text(self, s: str) -> None:
         b = s.encode("utf-8")
-        self.buf += struct.pack("<I", len(b))
+        self.buf += _U32(len(b))
         self.buf += b
 
     def f64(self, v: float) -> None:
         # -0.0 + 0.0 == +0.0: negative zero is written as positive zero.
-        self.buf += struct.pack("<d", float(v) + 0.0)
+        self.buf += _F64(float(v) + 0.0)
 
     def i64(self, v: int) -> None:
-        self.buf += struct.pack("<q", v)
+        self.buf += _I64(v)
 
     def id(self, hex_id: str) -> None:
         self.buf += bytes.fromhex(hex_id)
 
     def opt_i64(self, v: int | None) -> None:
         if v is None:
-            self.u8(0)
+            self.buf.append(0)
         else:
-            self.u8(1)
-            self.i64(v)
+            self.buf.append(1)
+            self.buf += _I64(v)
 
     def opt_id(self, v: str | None) -> None:
         if v is None:
-            self.u8(0)
+            self.buf.append(0)
         else:
-            self.u8(1)
-            self.id(v)
+            self.buf.append(1)
+            self.buf += bytes.fromhex(v)
 
 
 def _timestamp(record: Record) -> int:

@@ -53,6 +53,16 @@ _ALLOWED: dict[str, tuple[str, ...]] = {
 }
 
 
+_SETS: dict[tuple[str, ...], frozenset[str]] = {}
+
+
+def _allowed_set(allowed: tuple[str, ...]) -> frozenset[str]:
+    found = _SETS.get(allowed)
+    if found is None:
+        found = _SETS[allowed] = frozenset(allowed)
+    return found
+
+
 class _Fields:
     """A JSON object whose fields are read with server-compatible errors."""
 
@@ -60,7 +70,7 @@ class _Fields:
         if not isinstance(value, Mapping):
             field = prefix.rstrip(".") or "body"
             raise ValidationError("invalid_type", "must be a JSON object", field)
-        if strict:
+        if strict and not _allowed_set(allowed).issuperset(value):
             for k in value:
                 if k not in allowed:
                     raise ValidationError(

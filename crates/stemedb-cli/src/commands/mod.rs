@@ -45,12 +45,18 @@ pub enum Command {
 }
 
 impl Command {
-    /// Runs the subcommand against `server` with the optional bearer `token`.
-    pub fn run(self, server: &str, token: Option<String>) -> Result<()> {
+    /// Runs the subcommand against `server` with the optional bearer `token`
+    /// (and, for https, the CA file `cacert`).
+    pub fn run(
+        self,
+        server: &str,
+        token: Option<String>,
+        cacert: Option<&std::path::Path>,
+    ) -> Result<()> {
         if let Command::Keygen(a) = self {
             return keygen::run(a);
         }
-        let client = Client::new(server, token)?;
+        let client = Client::with_cacert(server, token, cacert)?;
         match self {
             Command::Assert(a) => assert::run(a, &client),
             Command::Query(a) => query::run(a, &client),

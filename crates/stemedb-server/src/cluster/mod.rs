@@ -63,6 +63,8 @@ pub struct Cluster {
     seen_members: Mutex<HashSet<String>>,
     /// Per-peer queues that coalesce concurrent replica pushes.
     pushers: pusher::Pushers,
+    /// `cluster.secret_file`: authenticates this node's replication calls.
+    secret: Option<Arc<stemedb_peer_auth::ClusterSecret>>,
 }
 
 impl Cluster {
@@ -110,7 +112,7 @@ impl Cluster {
             connect_timeout: Duration::from_secs(1),
             request_timeout: Duration::from_secs(10),
         };
-        match Peer::new(&addr.to_string(), cfg) {
+        match Peer::with_secret(&addr.to_string(), cfg, self.secret.clone()) {
             Ok(p) => {
                 peers.insert(member.id().to_owned(), (addr, p.clone()));
                 Some(p)

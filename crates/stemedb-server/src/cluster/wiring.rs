@@ -69,6 +69,7 @@ pub async fn start(
     config: &Config,
     store: &Store,
     api_addr: SocketAddr,
+    serving: &crate::listen::Serving,
 ) -> Result<ClusterRuntime, ServerError> {
     let c = &config.cluster;
     let r = &config.replication;
@@ -85,6 +86,33 @@ pub async fn start(
         .await
         .map_err(fail)?
         .map_err(|e| fail(format!("cannot open the hint queue: {e}")))?;
+    let secret = match &c.secret_file {
+        Some(path) => {
+            let p = path.clone();
+            let secret =
+                tokio::task::spawn_blocking(move || stemedb_peer_auth::ClusterSecret::load(&p))
+                    .await
+                    .map_err(fail)?
+                    .map_err(fail)?;
+            if secret.rotating() {
+                tracing::info!(
+                    "cluster secret: a previous secret is still accepted (rotation in progress)"
+                );
+            }
+            Some(Arc::new(secret))
+        }
+        None => {
+            tracing::warn!(
+                "cluster.secret_file is not set: the cluster ports (gRPC replication {}, SWIM {}, \
+                 POST /cluster/sync on {}) are UNAUTHENTICATED; anyone who reaches them can inject \
+                 records and disturb membership",
+                c.rpc_addr,
+                c.swim_addr,
+                c.bind_addr
+            );
+            None
+        }
+    };
     let rpc_listener = bind("cluster.rpc_addr", rpc).await?;
     let gw_listener = bind("cluster.bind_addr", gw).await?;
     let seeds: BTreeSet<&str> = c
@@ -96,6 +124,7 @@ pub async fn start(
     let min_cluster_size = seeds.len() + 1;
     let mut mc = MembershipConfig::new(c.node_id.clone(), swim, api_addr, gw, rpc);
     mc.seeds = seeds.iter().map(|s| (*s).to_owned()).collect();
+    mc.secret = secret.clone();
     let membership = Membership::start(mc)
         .await
         .map_err(|e| fail(format!("cannot start membership: {e}")))?;
@@ -119,11 +148,14 @@ pub async fn start(
         handoff_owed: Mutex::new(HashSet::new()),
         seen_members: Mutex::new(HashSet::new()),
         pushers: super::pusher::Pushers::default(),
+        secret: secret.clone(),
     });
     let (stop_loops, loops_rx) = watch::channel(false);
     let (stop_servers, servers_rx) = watch::channel(false);
     let mut rstate = ReplicationState::new(store.clone(), cluster.merkle.clone());
     rstate.on_push = Some(cluster.clone());
+    rstate.secret = secret.clone();
+    rstate.require_signatures = config.api.require_signatures;
     let grpc_stop = stopped(servers_rx.clone());
     let grpc = tokio::spawn(async move {
         if let Err(e) = stemedb_replication::serve_listener(rpc_listener, rstate, grpc_stop).await {
@@ -133,19 +165,22 @@ pub async fn start(
     let gstate = GatewayState::new(membership, r.factor, on_minority)
         .with_status(cluster.clone())
         .with_sync(cluster.clone())
-        .with_min_cluster_size(min_cluster_size);
+        .with_min_cluster_size(min_cluster_size)
+        .with_secret(secret.clone());
     let gw_stop = stopped(servers_rx);
-    let gateway = tokio::spawn(async move {
-        if let Err(e) = gateway::serve(gw_listener, gstate, gw_stop).await {
-            tracing::error!(error = %e, "cluster gateway failed");
-        }
-    });
+    let gw_serving = serving.clone();
+    let gateway = tokio::spawn(crate::listen::serve(
+        gw_listener,
+        gateway::router(gstate),
+        gw_serving,
+        gw_stop,
+    ));
     let interval = Duration::from_millis(r.anti_entropy_interval_ms);
     let loops = vec![
         tokio::spawn(hint_loop(cluster.clone(), loops_rx.clone())),
         tokio::spawn(anti_entropy_loop(cluster.clone(), interval, loops_rx)),
     ];
-    tracing::info!(node_id = %c.node_id, %swim, %rpc, gateway = %gw, min_cluster_size, "cluster mode started");
+    tracing::info!(node_id = %c.node_id, %swim, %rpc, gateway = %gw, min_cluster_size, authenticated = secret.is_some(), "cluster mode started");
     Ok(ClusterRuntime {
         cluster,
         stop_loops,
@@ -389,6 +424,17 @@ impl RoundTotals {
                 json!({"peer": peer, "pass": pass, "ok": false, "error": e.to_string()})
             }
         }
+    }
+}
+
+impl Cluster {
+    /// The gateway's `GET /cluster/status` JSON for this node (served on the
+    /// API port as `GET /v1/cluster/status`).
+    pub fn status_json(self: &Arc<Self>) -> Value {
+        let g = GatewayState::new(self.membership.clone(), self.factor, self.on_minority)
+            .with_status(self.clone())
+            .with_min_cluster_size(self.min_cluster_size);
+        gateway::status_json(&g)
     }
 }
 
