@@ -125,6 +125,22 @@ fn write_read_query_and_ops_endpoints() {
     );
     assert_eq!(v["results"][0]["resolution"]["winners"], json!([id2]));
     assert_eq!(v["next_cursor"], Value::Null);
+    // candidates=false: same resolution, no candidate list (SPEC §3).
+    let r = s.get("/v1/query?subject=drug:x&predicate=side_effect&lens=recency&candidates=false");
+    assert_eq!(r.status, 200, "{}", r.body);
+    let lean = r.json();
+    assert!(lean["results"][0].get("candidates").is_none(), "{lean}");
+    assert_eq!(lean["results"][0]["subject"], "drug:x");
+    assert_eq!(
+        lean["results"][0]["resolution"],
+        v["results"][0]["resolution"]
+    );
+    let full = s
+        .get("/v1/query?subject=drug:x&predicate=side_effect&lens=recency&candidates=true")
+        .json();
+    assert_eq!(full, v);
+    s.get("/v1/query?subject=drug:x&candidates=maybe")
+        .assert_error(400, "invalid_param", Some("candidates"));
     let v = s.get("/v1/query?subject=drug:y").json();
     let listed: usize = v["results"]
         .as_array()
