@@ -11,6 +11,9 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use stemedb_storage::StoreConfig;
 
+pub mod archive;
+pub use archive::{ArchiveConfig, TargetUrl};
+
 /// The default configuration file, read when it exists and no `--config` is given.
 pub const DEFAULT_PATH: &str = "/etc/stemedb/config.toml";
 
@@ -42,6 +45,8 @@ pub struct Config {
     pub auth: Option<AuthConfig>,
     /// `[limits]`: request rate limits.
     pub limits: LimitsConfig,
+    /// `[archive]`: continuous archival of sealed log segments (off without a target).
+    pub archive: ArchiveConfig,
 }
 
 /// `[auth]` section.
@@ -267,7 +272,15 @@ impl Loaded {
     }
 }
 
-const SECTIONS: [&str; 6] = ["api", "storage", "cluster", "replication", "auth", "limits"];
+const SECTIONS: [&str; 7] = [
+    "api",
+    "storage",
+    "cluster",
+    "replication",
+    "auth",
+    "limits",
+    "archive",
+];
 
 /// `STEMEDB_*` variables that are not server configuration: the log filter
 /// and the command-line client's settings (a shell may export them for both).
@@ -348,6 +361,7 @@ impl Config {
             ("replication", "anti_entropy_interval_ms") => {
                 self.replication.anti_entropy_interval_ms = int(var, raw)?
             }
+            ("archive", key) => return self.archive.set(var, key, raw).map_err(ConfigError),
             ("replication", "on_minority") => {
                 self.replication.on_minority = match raw.trim() {
                     "read_only" => OnMinority::ReadOnly,
@@ -613,6 +627,9 @@ fn validate(l: &Loaded) -> Result<(), ConfigError> {
             "replication.anti_entropy_interval_ms",
             "must be at least 100".into(),
         );
+    }
+    if let Some((key, why)) = c.archive.invalid() {
+        return fail(key, why);
     }
     Ok(())
 }

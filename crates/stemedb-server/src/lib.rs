@@ -2,6 +2,7 @@
 //! binary, usable as a library so tests and the cluster crate can start it.
 //!
 //! # Layout
+//! - [`archive`]: continuous archival of sealed log segments (`[archive]`).
 //! - [`auth`]: API keys and roles (the route × role matrix), rate limits, the keys file.
 //! - [`cluster`]: cluster mode (membership, replication, write/read coordination).
 //! - [`config`]: the TOML configuration, `STEMEDB_<SECTION>_<KEY>` overrides, validation.
@@ -22,6 +23,7 @@
 //!
 //! See `docs/http-api.md` for the endpoint reference.
 
+pub mod archive;
 pub mod auth;
 pub mod cluster;
 pub mod config;

@@ -145,7 +145,9 @@ fn main() -> ExitCode {
     init_logging(args.log_json);
     match args.command {
         Some(Sub::Verify(a)) => return stemedb_server::tools::verify(&a),
-        Some(Sub::Restore(a)) => return stemedb_server::tools::restore(&a),
+        Some(Sub::Restore(a)) => {
+            return stemedb_server::tools::restore(&a, args.config.as_deref());
+        }
         Some(Sub::Keys(_)) | None => {}
     }
     let env = std::env::vars_os()

@@ -229,6 +229,29 @@ pub async fn serve(
     } else {
         None
     };
+    let archiver = match &config.archive.target {
+        None => None,
+        Some(_) => {
+            let node = if config.cluster.enabled {
+                config.cluster.node_id.as_str()
+            } else {
+                "single"
+            };
+            match crate::archive::Archiver::start(store.clone(), &config.archive, node) {
+                Ok(a) => Some(a),
+                Err(e) => {
+                    if let Some(rt) = runtime {
+                        rt.shutdown().await;
+                    }
+                    let s = store.clone();
+                    let _ = tokio::task::spawn_blocking(move || s.close()).await;
+                    return Err(ServerError::Config(crate::config::ConfigError(format!(
+                        "archive.target: {e}"
+                    ))));
+                }
+            }
+        }
+    };
     let mut state = AppState::new(store.clone(), config.api);
     state.cluster = runtime.as_ref().map(|rt| rt.cluster.clone());
     let reloader = gate.spawn_reloader(Duration::from_secs(1));
@@ -265,6 +288,9 @@ pub async fn serve(
     }
     if let Some(r) = reloader {
         r.abort();
+    }
+    if let Some(a) = archiver {
+        a.stop(Duration::from_secs(5)).await;
     }
     if let Some(rt) = runtime {
         rt.shutdown().await;

@@ -1,11 +1,14 @@
 //! `stemedb-api verify` and `stemedb-api restore`: thin command-line wrappers
 //! over `stemedb_storage::backup`.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 
 use stemedb_storage::backup;
+
+use crate::archive::{Target, fetch};
+use crate::config::TargetUrl;
 
 /// Arguments of `stemedb-api verify`.
 #[derive(Debug, clap::Args)]
@@ -24,10 +27,12 @@ pub struct VerifyArgs {
 #[derive(Debug, clap::Args)]
 pub struct RestoreArgs {
     /// A backup directory (full or the tip of an incremental chain) or an
-    /// archive directory; repeat to combine (per segment the longest copy wins),
-    /// e.g. the last backup plus the archive.
-    #[arg(long, value_name = "DIR", required = true)]
-    pub from: Vec<PathBuf>,
+    /// archive: its directory, `file:///dir` or `s3://bucket/prefix` (endpoint
+    /// and credentials from the `[archive]` settings of --config and
+    /// STEMEDB_ARCHIVE_*). Repeat to combine (per segment the longest copy
+    /// wins), e.g. the last backup plus the archive.
+    #[arg(long, value_name = "DIR|URL", required = true)]
+    pub from: Vec<String>,
     /// The new data directory (must not exist or be empty).
     #[arg(long, value_name = "DIR")]
     pub data_dir: PathBuf,
@@ -73,10 +78,79 @@ pub fn verify(a: &VerifyArgs) -> ExitCode {
     }
 }
 
-/// Runs `stemedb-api restore`.
-pub fn restore(a: &RestoreArgs) -> ExitCode {
+/// A source of `restore --from` as a local directory: a path as is, a
+/// `file://` URL's directory, or an `s3://` archive downloaded into a new
+/// directory beside the target (added to `staged`, removed afterwards).
+fn local_source(
+    src: &str,
+    a: &RestoreArgs,
+    config: Option<&Path>,
+    staged: &mut Vec<PathBuf>,
+) -> Result<PathBuf, String> {
+    if src.starts_with("file://") || src.starts_with("s3://") {
+        let url = TargetUrl::parse(src).map_err(|e| format!("--from {e}"))?;
+        if let TargetUrl::Dir(dir) = url {
+            return Ok(dir);
+        }
+        let env = std::env::vars_os()
+            .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)));
+        let settings = crate::config::load(config, env)
+            .map_err(|e| format!("configuration error: {e}"))?
+            .config
+            .archive;
+        let target = Target::open(src, &settings).map_err(|e| e.to_string())?;
+        let parent = match a.data_dir.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        let stage = parent.join(format!(
+            ".stemedb-restore-{}-{}",
+            std::process::id(),
+            staged.len()
+        ));
+        std::fs::create_dir(&stage)
+            .map_err(|e| format!("cannot create {}: {e}", stage.display()))?;
+        staged.push(stage.clone());
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| format!("cannot start the async runtime: {e}"))?;
+        let got = runtime
+            .block_on(fetch::fetch(&target, &stage))
+            .map_err(|e| e.to_string())?;
+        eprintln!(
+            "downloaded {} archived segments ({} bytes) from {src}",
+            got.segments, got.bytes
+        );
+        return Ok(stage);
+    }
+    Ok(PathBuf::from(src))
+}
+
+/// Runs `stemedb-api restore`; `config` supplies the `[archive]` endpoint
+/// and credentials for `s3://` sources.
+pub fn restore(a: &RestoreArgs, config: Option<&Path>) -> ExitCode {
     let started = Instant::now();
-    match backup::restore(&a.from, &a.data_dir, a.until) {
+    let mut staged = Vec::new();
+    let mut sources = Vec::new();
+    let mut failure = None;
+    for src in &a.from {
+        match local_source(src, a, config, &mut staged) {
+            Ok(p) => sources.push(p),
+            Err(e) => {
+                failure = Some(e);
+                break;
+            }
+        }
+    }
+    let result = match failure {
+        Some(e) => Err(e),
+        None => backup::restore(&sources, &a.data_dir, a.until).map_err(|e| e.to_string()),
+    };
+    for dir in staged {
+        let _ = std::fs::remove_dir_all(dir);
+    }
+    match result {
         Ok(r) => {
             println!(
                 "restored {} records ({} segments, {} log bytes) into {}; last commit time {}{}; index rebuilt ({} ms)",

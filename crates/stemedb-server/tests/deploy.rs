@@ -224,6 +224,7 @@ fn prometheus_config_and_alert_rules_pass_promtool() {
         "StemeDBAntiEntropyFailing",
         "StemeDBStoreFailed",
         "StemeDBNodeReadOnly",
+        "StemeDBArchiveLagging",
     ] {
         assert!(
             rules.contains(&format!("alert: {alert}\n")),

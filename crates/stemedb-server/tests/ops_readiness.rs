@@ -55,6 +55,11 @@ fn deploy_metrics_exist_and_ready_follows_the_majority() {
     let text = std::fs::read_to_string(&cfg)
         .expect("config")
         .replace("fsync = false", "fsync = true");
+    // Archival on (the archive-lag gauges and failure counter are exported).
+    let text = format!(
+        "{text}\n[archive]\ntarget = \"file://{}\"\ninterval_ms = 200\n",
+        single.nodes[0].dir.join("archive").display()
+    );
     std::fs::write(&cfg, text).expect("config");
     single.spawn(0);
     single.wait_ready(0, Duration::from_secs(20));

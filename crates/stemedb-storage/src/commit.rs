@@ -23,6 +23,8 @@ pub(crate) enum Command {
     Append(Vec<SignedRecord>, oneshot::Sender<Result<Vec<ItemResult>>>),
     /// Drop and recreate every index from the log.
     Rebuild(oneshot::Sender<Result<u64>>),
+    /// Seal the active segment if it holds frames; reply with its number.
+    Seal(oneshot::Sender<Result<Option<u32>>>),
 }
 
 /// One queued append: its records and where to send the results.
@@ -50,6 +52,9 @@ impl Committer {
             match cmd {
                 Command::Rebuild(reply) => {
                     let _ = reply.send(self.rebuild());
+                }
+                Command::Seal(reply) => {
+                    let _ = reply.send(self.seal());
                 }
                 Command::Append(records, reply) => {
                     let mut reqs = vec![(records, reply)];
@@ -85,6 +90,29 @@ impl Committer {
         tracing::error!(error = %e, "write path failed; refusing further writes");
         if let Ok(mut f) = self.shared.failed.lock() {
             *f = Some(e.to_string());
+        }
+    }
+
+    /// Seals the active segment (see [`LogWriter::seal`]) and publishes the
+    /// new log end, so the sealed segment counts as sealed for readers.
+    fn seal(&mut self) -> Result<Option<u32>> {
+        if let Some(why) = self.failed() {
+            return Err(StorageError::Failed(why));
+        }
+        match self.log.seal() {
+            Ok(sealed) => {
+                self.shared.log_end.store(
+                    crate::store::pack(self.log.end()),
+                    std::sync::atomic::Ordering::Release,
+                );
+                Ok(sealed)
+            }
+            Err(e) => {
+                // A half-done rotation leaves the writer in an unknown state:
+                // refuse further writes like a failed append does.
+                self.fail(&e);
+                Err(e)
+            }
         }
     }
 

@@ -420,6 +420,31 @@ impl Store {
         rx.blocking_recv().map_err(|_| StorageError::Closed)?
     }
 
+    /// Seals the active log segment if it holds any frame, so it can be
+    /// archived; returns the sealed segment's number (`None`: nothing to
+    /// seal). Appends queued before it land in the sealed segment, later ones
+    /// in the next.
+    pub fn seal_active_segment(&self) -> Result<Option<u32>> {
+        let (tx, rx) = oneshot::channel();
+        self.sender()?
+            .send(Command::Seal(tx))
+            .map_err(|_| StorageError::Closed)?;
+        rx.blocking_recv().map_err(|_| StorageError::Closed)?
+    }
+
+    /// Sealed segments: every segment before the active one, each exact and
+    /// immutable (fsynced before the next segment got its first frame).
+    pub fn sealed_segments(&self) -> Result<Vec<u32>> {
+        let active = self.log_end().segment;
+        Ok(self
+            .inner
+            .reader
+            .segments()?
+            .into_iter()
+            .filter(|s| *s < active)
+            .collect())
+    }
+
     /// Reads the record at a log position.
     pub fn read_at(&self, pos: LogPos) -> Result<SignedRecord> {
         Ok(SignedRecord::from_stored(&self.inner.reader.read(pos)?)?)

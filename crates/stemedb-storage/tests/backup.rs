@@ -366,3 +366,123 @@ fn restore_combines_a_backup_with_an_archive_directory_of_later_segments() {
     fs::create_dir_all(bare.join("log")).unwrap();
     assert!(restore(&[bare], &tmp.path().join("r2"), None).is_err());
 }
+
+#[test]
+fn sealing_the_active_segment_freezes_it_and_appends_go_to_the_next() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let store = common::open_small(&data);
+    let first = write_batch(&store, "a", 20);
+    let active = store.log_end().segment;
+    assert!(store.sealed_segments().unwrap().iter().all(|s| *s < active));
+    assert_eq!(store.seal_active_segment().unwrap(), Some(active));
+    assert!(store.sealed_segments().unwrap().contains(&active));
+    assert_eq!(
+        store.seal_active_segment().unwrap(),
+        None,
+        "an empty segment is not sealed"
+    );
+    let sealed_bytes = fs::read(store.segment_path(active)).unwrap();
+    let second = write_batch(&store, "b", 20);
+    assert_eq!(store.log_end().segment, active + 1);
+    assert_eq!(
+        fs::read(store.segment_path(active)).unwrap(),
+        sealed_bytes,
+        "a sealed segment is never written again"
+    );
+    drop(store);
+    let ids = all_ids(&data);
+    assert!(first.iter().chain(&second).all(|id| ids.contains(id)));
+    verify_data_dir(&data).unwrap();
+}
+
+/// An archive directory as the archiver writes it: sealed segments and an index.
+fn archive_of(data: &Path, arch: &Path, segs: &[u32]) -> backup::ArchiveIndex {
+    fs::create_dir_all(arch.join("log")).unwrap();
+    let mut index = backup::ArchiveIndex::new("single");
+    for &s in segs {
+        let src = stemedb_storage::log::segment_path(&data.join("log"), s);
+        let bytes = fs::read(&src).unwrap();
+        index.insert(backup::archive::describe_segment(&src, s, &bytes, 1).unwrap());
+        fs::write(
+            stemedb_storage::log::segment_path(&arch.join("log"), s),
+            &bytes,
+        )
+        .unwrap();
+    }
+    fs::write(arch.join(backup::ARCHIVE_INDEX), index.to_json()).unwrap();
+    index
+}
+
+#[test]
+fn restore_from_an_archive_with_an_index_checks_every_segment_and_seals_the_result() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let store = common::open_small(&data);
+    let mut ids = Vec::new();
+    for b in 0..20 {
+        ids.extend(write_batch(&store, &format!("a{b}"), 100));
+    }
+    store.seal_active_segment().unwrap();
+    let sealed = store.sealed_segments().unwrap();
+    drop(store);
+    let arch = tmp.path().join("archive");
+    let mut index = archive_of(&data, &arch, &sealed);
+    assert!(sealed.len() >= 3, "{sealed:?}");
+
+    let out = tmp.path().join("restored");
+    let r = restore(std::slice::from_ref(&arch), &out, None).unwrap();
+    assert_eq!(r.segments, sealed.len() as u64);
+    let got = all_ids(&out);
+    assert!(
+        ids.iter().all(|id| got.contains(id)),
+        "every record archived"
+    );
+    // The restored segments are sealed: the server appends to a new one, so
+    // they stay identical to the archived copies.
+    let restored = stemedb_storage::log::list_segments(&out.join("log")).unwrap();
+    assert_eq!(restored.len(), sealed.len() + 1);
+    for s in &sealed {
+        assert_eq!(
+            fs::read(stemedb_storage::log::segment_path(&out.join("log"), *s)).unwrap(),
+            fs::read(stemedb_storage::log::segment_path(&arch.join("log"), *s)).unwrap()
+        );
+    }
+    let store = Store::open(StoreConfig::new(&out)).unwrap();
+    write_batch(&store, "after", 5);
+    assert_eq!(store.sealed_segments().unwrap(), sealed);
+    drop(store);
+
+    // A segment that differs from the index is refused, naming it.
+    let victim = sealed[1];
+    index.segments[1].blake3 = "00".repeat(32);
+    fs::write(arch.join(backup::ARCHIVE_INDEX), index.to_json()).unwrap();
+    let err = restore(std::slice::from_ref(&arch), &tmp.path().join("r2"), None).unwrap_err();
+    let msg = err.to_string();
+    assert!(
+        msg.contains(&stemedb_storage::log::segment_name(victim)) && msg.contains("archive index"),
+        "{msg}"
+    );
+    assert!(!tmp.path().join("r2").exists(), "nothing left behind");
+    // A segment the index lists but the archive lacks is named too.
+    index.segments[1].blake3 = backup::piece::blake3_hex(
+        &fs::read(stemedb_storage::log::segment_path(
+            &arch.join("log"),
+            victim,
+        ))
+        .unwrap(),
+    );
+    fs::write(arch.join(backup::ARCHIVE_INDEX), index.to_json()).unwrap();
+    fs::remove_file(stemedb_storage::log::segment_path(
+        &arch.join("log"),
+        victim,
+    ))
+    .unwrap();
+    let msg = restore(&[arch], &tmp.path().join("r3"), None)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        msg.contains("lists segment") && msg.contains("missing"),
+        "{msg}"
+    );
+}

@@ -195,3 +195,60 @@ fn auth_limits_and_cors() {
     let f = file("[auth]\nkeys_fil = \"/k\"\n");
     assert!(load(Some(f.path()), env(&[])).is_err());
 }
+
+#[test]
+fn archive_section_from_file_and_env() {
+    let f = file(
+        "[archive]\ntarget = \"s3://bkt/stemedb/n1\"\nendpoint = \"http://127.0.0.1:9000\"\n\
+         allow_http = true\ninterval_ms = 500\n",
+    );
+    let l = load(
+        Some(f.path()),
+        env(&[
+            ("STEMEDB_ARCHIVE_ACCESS_KEY_ID", "AKID"),
+            ("STEMEDB_ARCHIVE_SECRET_ACCESS_KEY", "s3cr3t"),
+            ("STEMEDB_ARCHIVE_SEAL_INTERVAL_MS", "0"),
+        ]),
+    )
+    .unwrap();
+    let a = &l.config.archive;
+    assert_eq!(a.target.as_deref(), Some("s3://bkt/stemedb/n1"));
+    assert_eq!(a.access_key_id.as_deref(), Some("AKID"));
+    assert_eq!(a.secret_access_key.as_deref(), Some("s3cr3t"));
+    assert_eq!((a.interval_ms, a.seal_interval_ms), (500, 0));
+    assert_eq!(
+        l.origin("archive.secret_access_key"),
+        "environment variable STEMEDB_ARCHIVE_SECRET_ACCESS_KEY"
+    );
+    assert!(!format!("{:?}", l.config).contains("s3cr3t"));
+
+    // Misspelt variables and bad values are refused, naming the key.
+    let e = load(None, env(&[("STEMEDB_ARCHIVE_TARGTE", "file:///x")]))
+        .unwrap_err()
+        .0;
+    assert!(e.contains("STEMEDB_ARCHIVE_TARGTE"), "{e}");
+    for (var, value, key) in [
+        ("STEMEDB_ARCHIVE_TARGET", "ftp://x/y", "archive.target"),
+        (
+            "STEMEDB_ARCHIVE_TARGET",
+            "file://relative",
+            "archive.target",
+        ),
+        ("STEMEDB_ARCHIVE_INTERVAL_MS", "5", "archive.interval_ms"),
+        (
+            "STEMEDB_ARCHIVE_ACCESS_KEY_ID",
+            "only-half",
+            "archive.access_key_id",
+        ),
+    ] {
+        let e = load(None, env(&[(var, value)])).unwrap_err().0;
+        assert!(e.contains(key) && e.contains(var), "{var}={value}: {e}");
+    }
+    // A plain-HTTP endpoint needs allow_http.
+    let f = file("[archive]\ntarget = \"s3://bkt\"\nendpoint = \"http://127.0.0.1:9000\"\n");
+    let e = load(Some(f.path()), env(&[])).unwrap_err().0;
+    assert!(
+        e.contains("archive.endpoint") && e.contains("allow_http"),
+        "{e}"
+    );
+}

@@ -9,6 +9,7 @@
 //! consistent snapshot of the LSM files, and as correct).
 //!
 //! - [`manifest`]: the manifest format and the incremental chain.
+//! - [`archive`]: the index of continuously archived sealed segments.
 //! - [`piece`]: checking the frames of a copied file (CRC, record hash, commit times).
 //! - [`verify`]: `verify --backup` and `verify --data-dir`.
 //! - [`writer`]: writing a backup from segment ranges (any transport).
@@ -20,6 +21,7 @@
 //! the last marker before it. Markers never decrease along the log, so the
 //! records committed at or before `T` are a prefix of the log.
 
+pub mod archive;
 pub mod manifest;
 pub mod piece;
 pub mod restore;
@@ -30,6 +32,7 @@ use std::path::PathBuf;
 
 use crate::error::StorageError;
 
+pub use archive::{ARCHIVE_INDEX, ArchiveIndex, ArchivedSegment};
 pub use manifest::{FileEntry, MANIFEST_NAME, Manifest};
 pub use piece::PieceInfo;
 pub use restore::{RestoreReport, restore};

@@ -5,6 +5,7 @@ use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use super::archive::{self, ARCHIVE_INDEX, ArchiveIndex, ArchivedSegment};
 use super::manifest::{self, MANIFEST_NAME};
 use super::piece::{self, Ending};
 use super::{BackupError, Result, sync_dir};
@@ -12,8 +13,9 @@ use crate::config::StoreConfig;
 use crate::log::{self, Entry, LogPos};
 use crate::store::Store;
 
-/// File at the root of an archive that marks it as one.
-pub const ARCHIVE_MARKER: &str = "stemedb-archive.json";
+/// File at the root of an archive that marks it as one: the archive index
+/// (see [`super::archive`]), or an empty file for a hand-made archive.
+pub const ARCHIVE_MARKER: &str = ARCHIVE_INDEX;
 
 /// What a restore produced.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -37,15 +39,16 @@ pub struct RestoreReport {
 enum Source {
     /// Pieces of a backup chain (each checked against its manifest entry).
     Backup(Vec<manifest::Piece>),
-    /// A whole segment file of an archive (or a log directory).
-    Archived(PathBuf),
+    /// A whole segment file of an archive (or a log directory), with its
+    /// archive index entry when the archive has an index.
+    Archived(PathBuf, Option<ArchivedSegment>),
 }
 
 impl Source {
     fn len(&self) -> Result<u64> {
         match self {
             Source::Backup(p) => Ok(p.iter().map(|p| p.entry.size).sum()),
-            Source::Archived(path) => Ok(fs::metadata(path)
+            Source::Archived(path, _) => Ok(fs::metadata(path)
                 .map_err(|e| BackupError::io(path, e))?
                 .len()),
         }
@@ -54,7 +57,13 @@ impl Source {
     /// The segment's bytes, each backup piece checked against its BLAKE3.
     fn read(&self) -> Result<Vec<u8>> {
         match self {
-            Source::Archived(path) => fs::read(path).map_err(|e| BackupError::io(path, e)),
+            Source::Archived(path, entry) => {
+                let data = fs::read(path).map_err(|e| BackupError::io(path, e))?;
+                if let Some(entry) = entry {
+                    archive::check_against(entry, &data, path)?;
+                }
+                Ok(data)
+            }
             Source::Backup(pieces) => {
                 let mut out = Vec::new();
                 for p in pieces {
@@ -97,9 +106,28 @@ fn offered(dir: &Path) -> Result<BTreeMap<u32, Source>> {
             ),
         });
     }
-    Ok(log::list_segments(&log_dir)?
+    let index_path = dir.join(ARCHIVE_MARKER);
+    let index_bytes = fs::read(&index_path).map_err(|e| BackupError::io(&index_path, e))?;
+    let index = ArchiveIndex::parse(&index_bytes, &index_path)?;
+    let present = log::list_segments(&log_dir)?;
+    if let Some(idx) = &index
+        && let Some(missing) = idx.segments.iter().find(|e| !present.contains(&e.segment))
+    {
+        return Err(BackupError::Manifest {
+            path: index_path,
+            reason: format!(
+                "the archive index lists segment {} but {} is missing",
+                missing.segment,
+                log::segment_path(&log_dir, missing.segment).display()
+            ),
+        });
+    }
+    Ok(present
         .into_iter()
-        .map(|s| (s, Source::Archived(log::segment_path(&log_dir, s))))
+        .map(|s| {
+            let entry = index.as_ref().and_then(|i| i.get(s)).cloned();
+            (s, Source::Archived(log::segment_path(&log_dir, s), entry))
+        })
         .collect())
 }
 
@@ -185,7 +213,7 @@ fn write_log(
         let data = src.read()?;
         let path = log::segment_path(&log_dir, seg);
         let label = match src {
-            Source::Archived(p) => p.clone(),
+            Source::Archived(p, _) => p.clone(),
             Source::Backup(p) => p.last().map(|p| p.path.clone()).unwrap_or(path.clone()),
         };
         let mut cut: Option<u64> = None;
@@ -224,6 +252,21 @@ fn write_log(
             report.cut_at = report.log_end;
             break;
         }
+    }
+    // Every restored segment is sealed: the server appends to a new, empty
+    // segment, so a restored segment stays identical to the archived or
+    // backed-up copy it came from (and is archived again unchanged).
+    if let Some(end) = report.log_end {
+        let next = end.segment + 1;
+        let path = log::segment_path(&log_dir, next);
+        let mut f = fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)
+            .map_err(|e| BackupError::io(&path, e))?;
+        f.write_all(&crate::log::segment::header(next))
+            .and_then(|()| f.sync_all())
+            .map_err(|e| BackupError::io(&path, e))?;
     }
     sync_dir(&log_dir)?;
     sync_dir(target)?;

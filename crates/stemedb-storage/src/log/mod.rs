@@ -395,6 +395,21 @@ impl LogWriter {
         Ok(positions)
     }
 
+    /// Seals the active segment when it holds any frame: it is cut to its
+    /// exact length, fsynced and never written again; the next append goes to
+    /// a new segment. Returns the sealed segment's number, `None` when the
+    /// active segment is still empty. Used by archival (`[archive]
+    /// seal_interval_ms`) to bound how much of the log only lives on this disk.
+    pub fn seal(&mut self) -> Result<Option<u32>> {
+        self.flush_buf()?;
+        if self.len <= HEADER_LEN {
+            return Ok(None);
+        }
+        let sealed = self.segment;
+        self.rotate()?;
+        Ok(Some(sealed))
+    }
+
     fn flush_buf(&mut self) -> Result<()> {
         if self.buf.is_empty() {
             return Ok(());
