@@ -420,7 +420,7 @@ fn restore_from_an_archive_with_an_index_checks_every_segment_and_seals_the_resu
     let data = tmp.path().join("data");
     let store = common::open_small(&data);
     let mut ids = Vec::new();
-    for b in 0..20 {
+    for b in 0..40 {
         ids.extend(write_batch(&store, &format!("a{b}"), 100));
     }
     store.seal_active_segment().unwrap();
@@ -428,7 +428,7 @@ fn restore_from_an_archive_with_an_index_checks_every_segment_and_seals_the_resu
     drop(store);
     let arch = tmp.path().join("archive");
     let mut index = archive_of(&data, &arch, &sealed);
-    assert!(sealed.len() >= 3, "{sealed:?}");
+    assert!(sealed.len() >= 2, "{sealed:?}");
 
     let out = tmp.path().join("restored");
     let r = restore(std::slice::from_ref(&arch), &out, None).unwrap();
