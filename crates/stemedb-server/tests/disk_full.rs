@@ -125,6 +125,14 @@ fn floor_refuses_with_507_and_writes_resume() {
     assert_eq!(s, 503, "{body}");
     assert_eq!(ready["reason"], json!("insufficient_storage"), "{body}");
     assert!(retry.is_some(), "/v1/ready 503 without Retry-After");
+    // The OpenAPI document lists the 507 on every operation that appends.
+    let doc = json_of(&call("GET", &n.api(0, "/api-doc/openapi.json"), None).2);
+    for (method, path) in stemedb_server::openapi::APPENDING_OPERATIONS {
+        assert!(
+            doc["paths"][path][method]["responses"]["507"].is_object(),
+            "{method} {path}: 507 not documented"
+        );
+    }
     let (s, _, metrics) = call("GET", &n.api(0, "/metrics"), None);
     assert_eq!(s, 200);
     assert!(
