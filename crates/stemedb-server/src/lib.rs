@@ -16,6 +16,7 @@
 //! - [`openapi`]: the OpenAPI 3.1 document generated from the handlers.
 //! - [`metrics`]: the Prometheus recorder, request metrics and gauges.
 //! - [`shutdown`]: SIGTERM/SIGINT handling and the grace period.
+//! - [`startup`]: what the API port answers (`recovering`) while the store opens.
 //! - [`listen`]: the accept loop (TLS, HTTP/1.1 and HTTP/2, read timeouts, connection cap).
 //! - [`tls`]: certificate loading and reload on SIGHUP.
 //! - [`tools`]: `stemedb-api verify` and `stemedb-api restore` (offline).
@@ -34,6 +35,7 @@ pub mod readiness;
 pub mod routes;
 pub mod server;
 pub mod shutdown;
+pub mod startup;
 pub mod state;
 pub mod tls;
 pub mod tools;
