@@ -23,6 +23,11 @@
 //!
 //! See `docs/http-api.md` for the endpoint reference.
 
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
+
 pub mod auth;
 pub mod cluster;
 pub mod config;
