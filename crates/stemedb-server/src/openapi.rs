@@ -269,12 +269,14 @@ pub struct Ready {
 pub struct NotReadyBody {
     /// `not_ready`.
     pub status: String,
-    /// `read_only` (minority, `on_minority = "read_only"`), `store_failed`, or
-    /// `insufficient_storage` (below `storage.min_free_bytes`).
+    /// `recovering` (the node is starting), `read_only` (minority,
+    /// `on_minority = "read_only"`), `store_failed`, or `insufficient_storage`
+    /// (below `storage.min_free_bytes`).
     pub reason: String,
     /// What is wrong, for the operator.
     pub message: String,
-    /// `single`, `read_write` or `read_only`.
+    /// `single`, `read_write`, `read_only`, or `starting` (a cluster node
+    /// that is recovering).
     pub mode: String,
     /// Cluster mode: `{"node_id", "visible", "total", "majority"}`.
     #[schema(value_type = Option<Object>)]
