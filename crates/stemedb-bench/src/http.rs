@@ -23,8 +23,12 @@ pub fn ingest(url: &str, n: u64, threads: u64, make: fn(u64) -> Record) {
     let start = Instant::now();
     let handles: Vec<_> = (0..threads)
         .map(|_| {
-            let (next, created, url, bodies) =
-                (next.clone(), created.clone(), url.to_owned(), bodies.clone());
+            let (next, created, url, bodies) = (
+                next.clone(),
+                created.clone(),
+                url.to_owned(),
+                bodies.clone(),
+            );
             std::thread::spawn(move || {
                 let agent = ureq::Agent::new_with_defaults();
                 let mut lat: Vec<Duration> = Vec::new();
@@ -87,7 +91,10 @@ fn render_bodies(n: u64, batch: u64, make: fn(u64) -> Record) -> Vec<String> {
                 })
             })
             .collect();
-        handles.into_iter().map(|h| h.join().expect("render")).collect()
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("render"))
+            .collect()
     });
     parts.into_iter().flatten().collect()
 }

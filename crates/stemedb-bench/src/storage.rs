@@ -322,9 +322,10 @@ pub fn replay_only(n: u64, root: Option<String>) {
                 offset: 0,
             },
             |_, _| {
-            scanned += 1;
-            Ok(())
-        })
+                scanned += 1;
+                Ok(())
+            },
+        )
         .expect("scan");
     let scan_secs = t.elapsed().as_secs_f64();
     drop(store);

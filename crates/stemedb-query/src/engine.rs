@@ -131,7 +131,12 @@ pub fn run(store: &Store, q: &Query) -> Result<QueryResult, QueryError> {
 
 /// Resolves one group with `lens` over its members that are not retracted.
 /// Trust is looked up only for a lens that weighs it, once per agent.
-fn resolve(store: &Store, q: &Query, lens: Lens, members: &[Member]) -> Result<Resolution, QueryError> {
+fn resolve(
+    store: &Store,
+    q: &Query,
+    lens: Lens,
+    members: &[Member],
+) -> Result<Resolution, QueryError> {
     let candidates: Vec<_> = members
         .iter()
         .filter(|m| !m.retracted)
@@ -139,7 +144,10 @@ fn resolve(store: &Store, q: &Query, lens: Lens, members: &[Member]) -> Result<R
         .collect();
     let mut trust = TrustMap::new();
     if lens.uses_trust() {
-        let mut agents: Vec<&str> = candidates.iter().map(|c| c.assertion.agent.as_str()).collect();
+        let mut agents: Vec<&str> = candidates
+            .iter()
+            .map(|c| c.assertion.agent.as_str())
+            .collect();
         agents.sort_unstable();
         agents.dedup();
         for agent in agents {

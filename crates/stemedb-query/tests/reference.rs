@@ -264,11 +264,7 @@ fn check(store: &Store, w: &World, q: Query) {
             if let Some(res) = &r.resolution {
                 resolutions.insert(r.predicate.clone(), res.to_json());
             }
-            let ids: Vec<_> = r
-                .candidates
-                .iter()
-                .map(|c| (c.id, c.retracted))
-                .collect();
+            let ids: Vec<_> = r.candidates.iter().map(|c| (c.id, c.retracted)).collect();
             match got.last_mut() {
                 Some((p, v)) if *p == r.predicate => v.extend(ids),
                 _ => got.push((r.predicate.clone(), ids)),
@@ -361,11 +357,7 @@ fn cursors_are_stable_while_records_arrive_and_reject_other_queries() {
     let mut q = Query::new("s").predicate("p");
     q.limit = 4;
     let p1 = run(&store, &q).unwrap();
-    let ids1: Vec<_> = p1.results[0]
-        .candidates
-        .iter()
-        .map(|c| c.id)
-        .collect();
+    let ids1: Vec<_> = p1.results[0].candidates.iter().map(|c| c.id).collect();
     assert_eq!(ids1, first[..4]);
     // New records: one sorting before the cursor (older timestamp), one after.
     add("early", 50);

@@ -137,7 +137,9 @@ pub(crate) fn replay(idx: &Indexes, reader: &LogReader, from: LogPos) -> Result<
         let decoder = std::thread::Builder::new()
             .name("stemedb-replay-decode".into())
             .spawn_scoped(scope, move || decode_log(reader, from, &tx))
-            .map_err(|e| crate::error::StorageError::Failed(format!("starting replay decoder: {e}")))?;
+            .map_err(|e| {
+                crate::error::StorageError::Failed(format!("starting replay decoder: {e}"))
+            })?;
         let applied = apply_decoded(idx, reader, &rx);
         // On an apply error the receiver goes away first, which stops the decoder.
         drop(rx);

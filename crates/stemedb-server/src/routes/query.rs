@@ -1,9 +1,9 @@
 //! `GET /v1/query`: candidates of a subject (and predicate) and, with a
 //! lens, their resolution.
 
+use axum::Router;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query as QueryParams, State};
-use axum::Router;
 use axum::http::HeaderValue;
 use axum::http::header::CONTENT_TYPE;
 use axum::response::{IntoResponse, Response};
@@ -132,5 +132,9 @@ pub async fn query(
             .to_json_bytes(with_candidates)
             .map_err(|e| ApiError::internal(format!("rendering the query answer: {e}")))
     })?;
-    Ok(([(CONTENT_TYPE, HeaderValue::from_static("application/json"))], body).into_response())
+    Ok((
+        [(CONTENT_TYPE, HeaderValue::from_static("application/json"))],
+        body,
+    )
+        .into_response())
 }
