@@ -269,11 +269,13 @@ pub struct Ready {
 pub struct NotReadyBody {
     /// `not_ready`.
     pub status: String,
-    /// `read_only` (minority, `on_minority = "read_only"`) or `store_failed`.
+    /// `recovering` (the node is starting), `read_only` (minority,
+    /// `on_minority = "read_only"`) or `store_failed`.
     pub reason: String,
     /// What is wrong, for the operator.
     pub message: String,
-    /// `single`, `read_write` or `read_only`.
+    /// `single`, `read_write`, `read_only`, or `starting` (a cluster node
+    /// that is recovering).
     pub mode: String,
     /// Cluster mode: `{"node_id", "visible", "total", "majority"}`.
     #[schema(value_type = Option<Object>)]

@@ -4,8 +4,8 @@
 //! balancer's health check and an alert see the same thing.
 //!
 //! A node that is still opening its store (log recovery, index replay) or
-//! building its Merkle digests has not bound its API port yet: health checks
-//! get a refused connection, never a 200.
+//! starting cluster mode answers `recovering` from [`crate::startup`]
+//! before any of this exists: 503 on `/v1/ready` and on every other route.
 
 use stemedb_cluster::quorum::{Mode, Quorum};
 

@@ -30,6 +30,11 @@
 //! assert!(store.get(id).unwrap().is_some());
 //! ```
 
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
+
 mod apply;
 pub mod backup;
 mod commit;
