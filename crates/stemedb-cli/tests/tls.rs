@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair};
-use support::{Server, server_bin};
+use support::{Server, add_key};
 
 /// A self-signed CA written to `<dir>/<stem>-ca.pem`, and (optionally) a
 /// server certificate for 127.0.0.1 signed by it.
@@ -35,21 +35,6 @@ fn ca(dir: &Path, stem: &str, server: bool) -> (PathBuf, Option<(PathBuf, PathBu
     std::fs::write(&c, scert.pem()).expect("write cert");
     std::fs::write(&k, skey.serialize_pem()).expect("write key");
     (ca_path, Some((c, k)))
-}
-
-fn add_key(file: &Path, name: &str, role: &str) -> String {
-    let out = Command::new(server_bin())
-        .args(["keys", "add", "--keys-file"])
-        .arg(file)
-        .args(["--name", name, "--role", role])
-        .output()
-        .expect("stemedb-api keys add");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_owned()
 }
 
 #[test]

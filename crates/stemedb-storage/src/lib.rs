@@ -10,6 +10,7 @@
 //! - [`store`]: [`Store`], the public API.
 //! - [`backup`]: online backup, verify and (point-in-time) restore.
 //! - [`partition`]: subject → partition for placement and Merkle sync.
+//! - [`space`]: the free-space floor (`min_free_bytes`) checked before each group commit.
 //! - [`digest`]: per-partition Merkle bucket digests, maintained by the
 //!   commit path, tail replay and rebuild like every index.
 //!
@@ -44,6 +45,7 @@ pub mod error;
 pub mod index;
 pub mod log;
 pub mod partition;
+pub mod space;
 pub mod store;
 
 pub use config::StoreConfig;

@@ -176,3 +176,19 @@ impl Drop for Server {
         let _ = self.child.wait();
     }
 }
+
+/// Adds an API key with `stemedb-api keys add` and returns its secret.
+pub fn add_key(file: &Path, name: &str, role: &str) -> String {
+    let out = Command::new(server_bin())
+        .args(["keys", "add", "--keys-file"])
+        .arg(file)
+        .args(["--name", name, "--role", role])
+        .output()
+        .expect("stemedb-api keys add");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
