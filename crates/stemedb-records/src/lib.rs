@@ -18,6 +18,7 @@
 //!   storage framing.
 //! - [`sign`]: key generation, signing, single and batch verification.
 //! - [`wire`]: JSON in and out, with precise errors.
+//! - [`render`]: typed JSON rendering (no `Value` trees) for hot read paths.
 //! - [`hlc`]: the hybrid logical clock.
 //!
 //! # Example
@@ -44,6 +45,7 @@ pub mod hlc;
 pub mod id;
 pub mod limits;
 pub mod model;
+pub mod render;
 pub mod sign;
 pub mod signed;
 pub mod validate;

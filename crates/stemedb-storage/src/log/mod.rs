@@ -169,15 +169,22 @@ impl LogReader {
                     .map_err(|e| StorageError::io(path(), e))?;
             }
         }
-        match segment::read_frame(&buf) {
-            Frame::Ok { payload, .. } => Ok(payload.to_vec()),
-            Frame::Truncated => Err(corrupt(
-                path(),
-                u64::from(pos.offset),
-                "frame runs past end of segment",
-            )),
-            Frame::Bad(why) => Err(corrupt(path(), u64::from(pos.offset), &why)),
-        }
+        let total = match segment::read_frame(&buf) {
+            Frame::Ok { total, .. } => total,
+            Frame::Truncated => {
+                return Err(corrupt(
+                    path(),
+                    u64::from(pos.offset),
+                    "frame runs past end of segment",
+                ));
+            }
+            Frame::Bad(why) => return Err(corrupt(path(), u64::from(pos.offset), &why)),
+        };
+        // The verified payload is `buf[FRAME_HEADER_LEN..total]`: keep the
+        // buffer rather than copying the payload into a new one.
+        buf.truncate(total);
+        buf.drain(..FRAME_HEADER_LEN);
+        Ok(buf)
     }
 
     /// Segment numbers currently on disk, ascending.
