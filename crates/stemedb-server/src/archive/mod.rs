@@ -97,6 +97,9 @@ impl Archiver {
             seal_interval_ms = cfg.seal_interval_ms,
             "archiving sealed log segments"
         );
+        // The recorder must exist before the counters are registered, or they
+        // stay out of /metrics until their first increment.
+        let _ = crate::metrics::install();
         metrics::counter!(FAILURES).increment(0);
         metrics::counter!(SEGMENTS).increment(0);
         let (stop, stopped) = watch::channel(false);
