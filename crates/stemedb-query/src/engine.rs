@@ -1,14 +1,14 @@
 //! Running a query: group the subject's index entries by predicate, select
 //! members, resolve each group with the lens, and cut one page.
 
-use stemedb_lens::TrustMap;
+use stemedb_lens::{Lens, Resolution, TrustMap};
 use stemedb_storage::{Store, SubjectEntry};
 
 use crate::QueryError;
 use crate::cursor::Cursor;
 use crate::output::{CandidateOut, PairResult, QueryResult};
 use crate::params::{MAX_LIMIT, Query};
-use crate::select::{members, superseded};
+use crate::select::{Member, members, superseded};
 
 /// Runs `q` against `store`.
 pub fn run(store: &Store, q: &Query) -> Result<QueryResult, QueryError> {
@@ -92,21 +92,7 @@ pub fn run(store: &Store, q: &Query) -> Result<QueryResult, QueryError> {
         }
         let resolution = match q.lens {
             None => None,
-            Some(lens) => {
-                let candidates: Vec<_> = members
-                    .iter()
-                    .filter(|m| !m.retracted)
-                    .map(|m| m.candidate())
-                    .collect();
-                let mut trust = TrustMap::new();
-                for c in &candidates {
-                    let agent = &c.assertion.agent;
-                    if let Some(score) = store.trust(agent, q.as_of)? {
-                        trust.set(agent.clone(), score);
-                    }
-                }
-                Some(lens.resolve(&candidates, &trust))
-            }
+            Some(lens) => Some(resolve_members(store, lens, q.as_of, &members)?),
         };
         results.push(PairResult {
             subject: q.subject.clone(),
@@ -133,4 +119,27 @@ pub fn run(store: &Store, q: &Query) -> Result<QueryResult, QueryError> {
         results,
         next_cursor,
     })
+}
+
+/// Resolves one group's surviving (not retracted) members with `lens`, with
+/// the trust scores in force at `as_of`.
+pub fn resolve_members(
+    store: &Store,
+    lens: Lens,
+    as_of: Option<i64>,
+    members: &[Member],
+) -> Result<Resolution, QueryError> {
+    let candidates: Vec<_> = members
+        .iter()
+        .filter(|m| !m.retracted)
+        .map(Member::candidate)
+        .collect();
+    let mut trust = TrustMap::new();
+    for c in &candidates {
+        let agent = &c.assertion.agent;
+        if let Some(score) = store.trust(agent, as_of)? {
+            trust.set(agent.clone(), score);
+        }
+    }
+    Ok(lens.resolve(&candidates, &trust))
 }

@@ -10,6 +10,7 @@
 //! - [`extract`]: JSON / NDJSON bodies and query parameters with precise errors.
 //! - [`routes`]: one module per endpoint group (writes, annotations, admin,
 //!   reads, query, listings and export, operations, docs).
+//! - [`mcp`]: `/mcp`, the MCP tools over streamable HTTP with an in-process backend.
 //! - [`openapi`]: the OpenAPI 3.1 document generated from the handlers.
 //! - [`metrics`]: the Prometheus recorder, request metrics and gauges.
 //! - [`shutdown`]: SIGTERM/SIGINT handling and the grace period.
@@ -20,6 +21,7 @@ pub mod cluster;
 pub mod config;
 pub mod error;
 pub mod extract;
+pub mod mcp;
 pub mod metrics;
 pub mod openapi;
 pub mod routes;

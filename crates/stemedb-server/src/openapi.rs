@@ -227,6 +227,18 @@ pub struct QueryResponse {
     pub next_cursor: Option<String>,
 }
 
+/// A page of contested pairs (`GET /v1/conflicts`).
+#[derive(Serialize, ToSchema)]
+pub struct ConflictsResponse {
+    /// `{"subject", "predicate", "conflict", "resolution"}` per contested pair, in (subject, predicate) order.
+    #[schema(value_type = Vec<Object>)]
+    pub conflicts: Vec<Value>,
+    /// (subject, predicate) pairs examined by this call.
+    pub examined: usize,
+    /// Cursor to continue the walk, or null when the prefix range is exhausted.
+    pub next_cursor: Option<String>,
+}
+
 /// A page of subjects.
 #[derive(Serialize, ToSchema)]
 pub struct SubjectsResponse {
@@ -278,6 +290,7 @@ pub struct Ready {
         crate::routes::read::get_record,
         crate::routes::read::trace,
         crate::routes::query::query,
+        crate::routes::conflicts::conflicts,
         crate::routes::listing::subjects,
         crate::routes::listing::predicates,
         crate::routes::listing::export,
@@ -286,17 +299,19 @@ pub struct Ready {
         crate::routes::ops::metrics_text,
         crate::routes::docs::openapi_json,
         crate::routes::docs::docs_page,
+        crate::mcp::mcp_endpoint_doc,
     ),
     components(schemas(
         ObjectValue, SourceIn, AssertionIn, RetractionIn, VoteIn, TrustIn, EpochIn,
         WriteResult, ErrorDetail, ErrorBody, BatchItem, BatchResult, RecordView,
-        TraceView, QueryResponse, SubjectsResponse, PredicatesResponse, Health, Ready
+        TraceView, QueryResponse, ConflictsResponse, SubjectsResponse, PredicatesResponse, Health, Ready
     )),
     tags(
         (name = "write", description = "Store records (durable before the reply)"),
         (name = "admin", description = "Admin-only writes"),
         (name = "read", description = "Records, queries, listings, export"),
         (name = "ops", description = "Health, readiness, metrics, docs"),
+        (name = "mcp", description = "Model Context Protocol tools for AI agents (docs/mcp.md)"),
     )
 )]
 pub struct ApiDoc;

@@ -16,9 +16,17 @@ use crate::error::ApiError;
 use crate::state::AppState;
 use crate::{metrics, routes, shutdown};
 
-/// The full application for a state: every route, JSON 404/405, body limit,
-/// request timeout and metrics.
+/// The full application for a state: every API route (JSON 404/405, body
+/// limit, request timeout, metrics) and the MCP endpoint `/mcp`.
 pub fn router(state: AppState) -> Router {
+    let bind = state.api.bind_addr.parse().ok();
+    let max_body = usize::try_from(state.api.max_body_bytes).unwrap_or(usize::MAX);
+    let api = api_router(state);
+    api.clone().merge(crate::mcp::routes(api, bind, max_body))
+}
+
+/// Every HTTP API route (without `/mcp`), with its layers.
+pub fn api_router(state: AppState) -> Router {
     let limit = usize::try_from(state.api.max_body_bytes).unwrap_or(usize::MAX);
     Router::new()
         .merge(routes::records::routes())
@@ -26,6 +34,7 @@ pub fn router(state: AppState) -> Router {
         .merge(routes::admin::routes())
         .merge(routes::read::routes())
         .merge(routes::query::routes())
+        .merge(routes::conflicts::routes())
         .merge(routes::listing::routes())
         .merge(routes::ops::routes())
         .merge(routes::docs::routes())

@@ -13,6 +13,7 @@ pub mod export;
 pub mod get;
 pub mod import;
 pub mod keygen;
+pub mod mcp;
 pub mod query;
 pub mod retract;
 pub mod trace;
@@ -42,6 +43,8 @@ pub enum Command {
     Export(export::Args),
     /// Create an Ed25519 key file for signing records.
     Keygen(keygen::Args),
+    /// Serve the StemeDB MCP tools over stdio for an AI agent (tools call --server).
+    Mcp(mcp::Args),
 }
 
 impl Command {
@@ -62,6 +65,7 @@ impl Command {
             Command::Import(a) => import::run(a, &client),
             Command::Export(a) => export::run(a, &client),
             Command::Keygen(a) => keygen::run(a),
+            Command::Mcp(a) => mcp::run(a, &client),
         }
     }
 }

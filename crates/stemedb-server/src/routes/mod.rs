@@ -2,6 +2,7 @@
 
 pub mod admin;
 pub mod annotations;
+pub mod conflicts;
 pub mod docs;
 pub mod listing;
 pub mod ops;
