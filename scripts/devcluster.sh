@@ -6,7 +6,7 @@
 #   scripts/devcluster.sh stop   [nodeN ...]   SIGTERM, wait (SIGKILL after 15 s)
 #   scripts/devcluster.sh kill   nodeN ...     SIGKILL (simulate a crash)
 #   scripts/devcluster.sh status               processes, API readiness, gateway member view
-#   scripts/devcluster.sh clean                stop everything and delete ./devcluster
+#   scripts/devcluster.sh clean                stop everything and delete $DIR (below)
 #
 # Layout (under the repository root, or $DEVCLUSTER_DIR):
 #   devcluster/nodeN/config.toml  devcluster/nodeN/data/  devcluster/nodeN/pid  devcluster/nodeN/log

@@ -3,7 +3,7 @@
 # a regulator, two trials that disagree, forty forum posts; then each of the six lenses.
 set -euo pipefail
 API=${API:-http://127.0.0.1:18180}
-post() { curl -s -X POST "$API$1" -H 'Content-Type: application/json' -d "$2"; }
+post() { curl -s -X POST "$API$1" -H 'Content-Type: application/json' -d "$2"; echo; }
 claim() { # agent value confidence timestamp class
   post /v1/assert "{\"subject\": \"drug:semaglutide\", \"predicate\": \"side_effect\",
     \"object\": {\"type\": \"text\", \"value\": \"$2\"}, \"agent\": \"$1\", \"confidence\": $3,
@@ -19,7 +19,7 @@ for i in $(seq 0 39); do
   claim "forum-user-$(printf %02d "$i")" "$v" "$c" $((1706745600000 + i * 3600000)) 5 >/dev/null
 done
 for a in fda:0.95 trial-a:0.8 trial-b:0.8; do
-  curl -s -X PUT "$API/v1/agents/${a%%:*}/trust" -H 'Content-Type: application/json' -d "{\"score\": ${a##*:}}"
+  curl -s -X PUT "$API/v1/agents/${a%%:*}/trust" -H 'Content-Type: application/json' -d "{\"score\": ${a##*:}}"; echo
 done
 for lens in recency authority consensus confidence skeptic layered; do
   curl -s "$API/v1/query?subject=drug:semaglutide&predicate=side_effect&lens=$lens" \

@@ -17,7 +17,7 @@ pub struct Cli {
         default_value = "http://127.0.0.1:18180"
     )]
     pub server: String,
-    /// Bearer token sent as `Authorization: Bearer <token>` (needed for admin calls).
+    /// API key sent as `Authorization: Bearer <token>` (needed when the server has `[auth]`; admin calls need an admin key).
     #[arg(long, global = true, env = "STEMEDB_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
     /// What to do.

@@ -77,6 +77,15 @@ impl fmt::Display for CliError {
                 if let Some(r) = retry_after {
                     write!(f, " (retry after {r} s)")?;
                 }
+                match status {
+                    401 => write!(
+                        f,
+                        " (pass an API key with --token or STEMEDB_TOKEN; \
+                         `stemedb-api keys add` creates one)"
+                    )?,
+                    403 => write!(f, " (the API key's role does not allow this)")?,
+                    _ => {}
+                }
                 Ok(())
             }
             CliError::Connect { url, detail } => write!(

@@ -270,7 +270,9 @@ fn import_100k_then_export_round_trips() {
 
     let out = s.ok(&["import", input.to_str().unwrap_or_default()]);
     assert!(
-        out.contains("imported 100000 records (created 100000, exists 0, failed 0)"),
+        out.contains(
+            "processed 100000 records: 100000 imported (created 100000, exists 0), 0 failed"
+        ),
         "{out}"
     );
 
@@ -309,7 +311,10 @@ fn import_100k_then_export_round_trips() {
     let again = s.dir.path().join("again.jsonl");
     std::fs::write(&again, head).expect("write");
     let out = s.ok(&["import", again.to_str().unwrap_or_default()]);
-    assert!(out.contains("(created 0, exists 2000, failed 0)"), "{out}");
+    assert!(
+        out.contains("2000 imported (created 0, exists 2000), 0 failed"),
+        "{out}"
+    );
 }
 
 #[test]
@@ -336,7 +341,7 @@ fn import_reports_bad_lines_and_keeps_good_ones() {
     assert!(err.contains("line 4: timestamp"), "{err}");
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
-        stdout.contains("imported 4 records (created 2, exists 0, failed 2)"),
+        stdout.contains("processed 4 records: 2 imported (created 2, exists 0), 2 failed"),
         "{stdout}"
     );
 
@@ -349,7 +354,10 @@ fn import_reports_bad_lines_and_keeps_good_ones() {
     )
     .expect("write");
     let out = s.ok(&["import", csv.to_str().unwrap_or_default()]);
-    assert!(out.contains("(created 2, exists 0, failed 0)"), "{out}");
+    assert!(
+        out.contains("2 imported (created 2, exists 0), 0 failed"),
+        "{out}"
+    );
     let resp = query(
         &s,
         &[

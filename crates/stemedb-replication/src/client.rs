@@ -174,7 +174,7 @@ impl Peer {
             .await
             .map_err(|s| self.rpc_error(method, s))?
             .into_inner();
-        self.count(sent, reply.encoded_len());
+        self.count(method, sent, reply.encoded_len());
         Ok(reply)
     }
 
@@ -193,7 +193,11 @@ impl Peer {
         }
     }
 
-    fn count(&self, sent: usize, received: usize) {
+    fn count(&self, method: &'static str, sent: usize, received: usize) {
+        metrics::counter!(crate::metrics::RPC_BYTES, "method" => method, "direction" => "sent")
+            .increment(sent as u64);
+        metrics::counter!(crate::metrics::RPC_BYTES, "method" => method, "direction" => "received")
+            .increment(received as u64);
         self.traffic.sent.fetch_add(sent as u64, Ordering::Relaxed);
         self.traffic
             .received

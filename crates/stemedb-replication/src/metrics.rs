@@ -10,3 +10,7 @@ pub const AE_ROUNDS: &str = "stemedb_anti_entropy_rounds_total";
 pub const RECORDS_REPAIRED: &str = "stemedb_records_repaired_total";
 /// Counter: protobuf bytes sent and received by anti-entropy.
 pub const AE_BYTES: &str = "stemedb_anti_entropy_bytes_total";
+/// Counter: protobuf bytes of replication calls this node made, by gRPC
+/// `method` (`Push` carries replica writes and hint deliveries) and
+/// `direction` (`sent` requests, `received` replies).
+pub const RPC_BYTES: &str = "stemedb_replication_bytes_total";

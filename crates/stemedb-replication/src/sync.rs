@@ -145,7 +145,20 @@ pub async fn sync_with_options(
                 .increment(report.records_fetched as u64);
             metrics::counter!(m::RECORDS_REPAIRED, "direction" => "pushed")
                 .increment(report.records_pushed as u64);
-            tracing::info!(peer = %peer.addr(), mode = ?opts.mode, ?report, "anti-entropy round done");
+            // One readable line per round; a round that moved nothing is routine (debug).
+            let moved = report.records_fetched + report.records_pushed;
+            if moved > 0 {
+                tracing::info!(
+                    peer = %peer.addr(),
+                    fetched = report.records_fetched,
+                    pushed = report.records_pushed,
+                    partitions_differing = report.partitions_differing,
+                    elapsed_ms = report.elapsed_ms,
+                    "anti-entropy repaired records"
+                );
+            } else {
+                tracing::debug!(peer = %peer.addr(), mode = ?opts.mode, ?report, "anti-entropy round done");
+            }
             Ok(report)
         }
         Err(e) => {

@@ -38,6 +38,30 @@ pub struct Config {
     pub cluster: ClusterConfig,
     /// `[replication]`: replica placement and acknowledgement.
     pub replication: ReplicationConfig,
+    /// `[auth]`: API keys; absent = open server (see `docs/security.md`).
+    pub auth: Option<AuthConfig>,
+    /// `[limits]`: request rate limits.
+    pub limits: LimitsConfig,
+}
+
+/// `[auth]` section.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthConfig {
+    /// The API keys file (`stemedb-api keys add|list|revoke` edits it).
+    pub keys_file: PathBuf,
+}
+
+/// `[limits]` section: token buckets; an unset rate is unlimited.
+#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsConfig {
+    /// Requests per second per API key.
+    pub per_key_rps: Option<u32>,
+    /// Requests per second per client IP address.
+    pub per_ip_rps: Option<u32>,
+    /// Bucket size (requests allowed at once); default: one second's worth.
+    pub burst: Option<u32>,
 }
 
 /// `[api]` section.
@@ -54,8 +78,10 @@ pub struct ApiConfig {
     pub max_batch: usize,
     /// Requests taking longer are answered 503 `timeout`.
     pub request_timeout_ms: u64,
-    /// When set, admin endpoints require `Authorization: Bearer <token>`.
+    /// Legacy admin credential: `Authorization: Bearer <token>` is an admin.
     pub admin_token: Option<String>,
+    /// Origins allowed to call the API from a browser (CORS); `*` = any.
+    pub cors_origins: Vec<String>,
 }
 
 impl Default for ApiConfig {
@@ -67,6 +93,7 @@ impl Default for ApiConfig {
             max_batch: 10_000,
             request_timeout_ms: 30_000,
             admin_token: None,
+            cors_origins: Vec::new(),
         }
     }
 }
@@ -221,7 +248,11 @@ impl Loaded {
     }
 }
 
-const SECTIONS: [&str; 4] = ["api", "storage", "cluster", "replication"];
+const SECTIONS: [&str; 6] = ["api", "storage", "cluster", "replication", "auth", "limits"];
+
+/// `STEMEDB_*` variables that are not server configuration: the log filter
+/// and the command-line client's settings (a shell may export them for both).
+const NOT_CONFIG_VARS: [&str; 3] = ["STEMEDB_LOG", "STEMEDB_TOKEN", "STEMEDB_SERVER"];
 
 fn int<T: std::str::FromStr>(var: &str, raw: &str) -> Result<T, ConfigError> {
     raw.trim().parse().map_err(|_| {
@@ -229,6 +260,15 @@ fn int<T: std::str::FromStr>(var: &str, raw: &str) -> Result<T, ConfigError> {
             "{var}: expected a non-negative integer, got {raw:?}"
         ))
     })
+}
+
+/// A comma-separated list.
+fn list(raw: &str) -> Vec<String> {
+    raw.split(',')
+        .map(str::trim)
+        .filter(|x| !x.is_empty())
+        .map(str::to_owned)
+        .collect()
 }
 
 fn boolean(var: &str, raw: &str) -> Result<bool, ConfigError> {
@@ -253,6 +293,15 @@ impl Config {
             ("api", "max_batch") => self.api.max_batch = int(var, raw)?,
             ("api", "request_timeout_ms") => self.api.request_timeout_ms = int(var, raw)?,
             ("api", "admin_token") => self.api.admin_token = Some(s),
+            ("api", "cors_origins") => self.api.cors_origins = list(raw),
+            ("auth", "keys_file") => {
+                self.auth = Some(AuthConfig {
+                    keys_file: PathBuf::from(s),
+                })
+            }
+            ("limits", "per_key_rps") => self.limits.per_key_rps = Some(int(var, raw)?),
+            ("limits", "per_ip_rps") => self.limits.per_ip_rps = Some(int(var, raw)?),
+            ("limits", "burst") => self.limits.burst = Some(int(var, raw)?),
             ("storage", "data_dir") => self.storage.data_dir = PathBuf::from(s),
             ("storage", "segment_size") => self.storage.segment_size = int(var, raw)?,
             ("storage", "queue_depth") => self.storage.queue_depth = int(var, raw)?,
@@ -268,14 +317,7 @@ impl Config {
             ("cluster", "bind_addr") => self.cluster.bind_addr = s,
             ("cluster", "rpc_addr") => self.cluster.rpc_addr = s,
             ("cluster", "swim_addr") => self.cluster.swim_addr = s,
-            ("cluster", "seeds") => {
-                self.cluster.seeds = raw
-                    .split(',')
-                    .map(str::trim)
-                    .filter(|x| !x.is_empty())
-                    .map(str::to_owned)
-                    .collect()
-            }
+            ("cluster", "seeds") => self.cluster.seeds = list(raw),
             ("replication", "factor") => self.replication.factor = int(var, raw)?,
             ("replication", "write_ack") => self.replication.write_ack = int(var, raw)?,
             ("replication", "anti_entropy_interval_ms") => {
@@ -359,6 +401,13 @@ pub fn load(
             .iter()
             .find(|s| rest.to_ascii_lowercase().starts_with(&format!("{s}_")))
         else {
+            if !NOT_CONFIG_VARS.contains(&var.as_str()) {
+                loaded.warnings.push(format!(
+                    "environment variable {var} names no configuration section \
+                     ({}); ignored",
+                    SECTIONS.join(", ")
+                ));
+            }
             continue;
         };
         let key = rest[section.len() + 1..].to_ascii_lowercase();
@@ -367,9 +416,12 @@ pub fn load(
                 .from_env
                 .insert(format!("{section}.{key}"), var.clone());
         } else {
-            loaded.warnings.push(format!(
-                "environment variable {var} does not name a configuration key; ignored"
-            ));
+            // A misspelt variable is as much a mistake as a misspelt key in
+            // the file: refuse to start rather than run on a default.
+            return Err(ConfigError(format!(
+                "environment variable {var} does not name a key of [{section}] \
+                 (see crates/stemedb-server/config.example.toml)"
+            )));
         }
     }
     validate(&loaded)?;
@@ -388,6 +440,28 @@ fn addr_ok(s: &str) -> bool {
 fn host_port_ok(s: &str) -> bool {
     s.rsplit_once(':')
         .is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok())
+}
+
+/// `*`, or `http(s)://host[:port]` without path, as browsers send `Origin`.
+fn origin_ok(o: &str) -> bool {
+    if o == "*" {
+        return true;
+    }
+    let Some(rest) = o
+        .strip_prefix("https://")
+        .or_else(|| o.strip_prefix("http://"))
+    else {
+        return false;
+    };
+    let (host, port) = match rest.rsplit_once(':') {
+        Some((h, p)) if !p.contains(']') => (h, Some(p)),
+        _ => (rest, None),
+    };
+    !host.is_empty()
+        && host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'[' | b']' | b':'))
+        && port.is_none_or(|p| p.parse::<u16>().is_ok())
 }
 
 fn validate(l: &Loaded) -> Result<(), ConfigError> {
@@ -415,6 +489,30 @@ fn validate(l: &Loaded) -> Result<(), ConfigError> {
     }
     if c.api.admin_token.as_deref().is_some_and(str::is_empty) {
         return fail("api.admin_token", "must not be empty when set".into());
+    }
+    if let Some(bad) = c.api.cors_origins.iter().find(|o| !origin_ok(o)) {
+        return fail(
+            "api.cors_origins",
+            format!("{bad:?} is not an origin like https://console.example.com[:port] or \"*\""),
+        );
+    }
+    if c.auth
+        .as_ref()
+        .is_some_and(|a| a.keys_file.as_os_str().is_empty())
+    {
+        return fail("auth.keys_file", "must not be empty".into());
+    }
+    for (key, v) in [
+        ("limits.per_key_rps", c.limits.per_key_rps),
+        ("limits.per_ip_rps", c.limits.per_ip_rps),
+        ("limits.burst", c.limits.burst),
+    ] {
+        if v == Some(0) {
+            return fail(
+                key,
+                "must be at least 1 (leave it unset for no limit)".into(),
+            );
+        }
     }
     let s = &c.storage;
     if s.data_dir.as_os_str().is_empty() {

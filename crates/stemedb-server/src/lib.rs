@@ -2,6 +2,7 @@
 //! binary, usable as a library so tests and the cluster crate can start it.
 //!
 //! # Layout
+//! - [`auth`]: API keys and roles (the route × role matrix), rate limits, the keys file.
 //! - [`cluster`]: cluster mode (membership, replication, write/read coordination).
 //! - [`config`]: the TOML configuration, `STEMEDB_<SECTION>_<KEY>` overrides, validation.
 //! - [`server`]: [`server::router`] (the app) and [`server::serve`] (store open, listen, shutdown).
@@ -17,6 +18,7 @@
 //!
 //! See `docs/http-api.md` for the endpoint reference.
 
+pub mod auth;
 pub mod cluster;
 pub mod config;
 pub mod error;
@@ -24,6 +26,7 @@ pub mod extract;
 pub mod mcp;
 pub mod metrics;
 pub mod openapi;
+pub mod readiness;
 pub mod routes;
 pub mod server;
 pub mod shutdown;

@@ -1,5 +1,6 @@
 //! `stemedb-api`: the StemeDB HTTP API server.
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -22,12 +23,105 @@ struct Args {
     /// Log as JSON lines instead of text.
     #[arg(long)]
     log_json: bool,
+    /// Manage API keys instead of serving.
+    #[command(subcommand)]
+    command: Option<Sub>,
 }
 
+#[derive(Debug, clap::Subcommand)]
+enum Sub {
+    /// Manage the API keys file (`[auth] keys_file`): add, list, revoke.
+    #[command(subcommand)]
+    Keys(KeysCmd),
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum KeysCmd {
+    /// Add a key; prints its secret once (only a hash is stored).
+    Add {
+        /// The keys file (created when absent).
+        #[arg(long, value_name = "FILE")]
+        keys_file: PathBuf,
+        /// A unique name for the key (letters, digits, '.', '_', '-').
+        #[arg(long)]
+        name: String,
+        /// reader (GET), writer (+ writes, votes, own retractions) or admin (+ trust, epochs, any retraction).
+        #[arg(long)]
+        role: stemedb_server::auth::Role,
+    },
+    /// List keys: name, role, created, revoked (never secrets or hashes).
+    List {
+        /// The keys file.
+        #[arg(long, value_name = "FILE")]
+        keys_file: PathBuf,
+    },
+    /// Revoke a key; a running server stops accepting it within about a second.
+    Revoke {
+        /// The keys file.
+        #[arg(long, value_name = "FILE")]
+        keys_file: PathBuf,
+        /// The key's name.
+        #[arg(long)]
+        name: String,
+    },
+}
+
+fn run_keys(cmd: KeysCmd) -> ExitCode {
+    use stemedb_server::auth::keys;
+    let result = match cmd {
+        KeysCmd::Add {
+            keys_file,
+            name,
+            role,
+        } => keys::add(&keys_file, &name, role).map(|secret| {
+            println!("{secret}");
+            eprintln!(
+                "added key {name:?} ({}) to {}; the secret above is shown only once. \
+                 Clients send: Authorization: Bearer <secret> (stemedb --token / STEMEDB_TOKEN)",
+                role.as_str(),
+                keys_file.display()
+            );
+        }),
+        KeysCmd::List { keys_file } => keys::load(&keys_file).map(|set| {
+            println!("{:<24} {:<7} {:<21} REVOKED", "NAME", "ROLE", "CREATED");
+            for k in &set.records {
+                println!(
+                    "{:<24} {:<7} {:<21} {}",
+                    k.name,
+                    k.role.as_str(),
+                    k.created,
+                    k.revoked.as_deref().unwrap_or("-")
+                );
+            }
+        }),
+        KeysCmd::Revoke { keys_file, name } => keys::revoke(&keys_file, &name).map(|()| {
+            eprintln!(
+                "revoked key {name:?} in {}; running servers reload the file within about a second \
+                 (or on SIGHUP)",
+                keys_file.display()
+            );
+        }),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("stemedb-api keys: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The log filter when `STEMEDB_LOG` is not set: our own INFO lines; the
+/// index engine's (fjall, lsm-tree) routine INFO chatter only at WARN.
+const DEFAULT_LOG_FILTER: &str = "info,fjall=warn,lsm_tree=warn";
+
 fn init_logging(json: bool) {
-    let filter = EnvFilter::try_from_env("STEMEDB_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter = EnvFilter::try_from_env("STEMEDB_LOG")
+        .unwrap_or_else(|_| EnvFilter::new(DEFAULT_LOG_FILTER));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        // Colour codes only on a terminal, never into a file or journald.
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr);
     if json {
         builder.json().init();
@@ -38,6 +132,9 @@ fn init_logging(json: bool) {
 
 fn main() -> ExitCode {
     let args = Args::parse();
+    if let Some(Sub::Keys(cmd)) = args.command {
+        return run_keys(cmd);
+    }
     init_logging(args.log_json);
     let env = std::env::vars_os()
         .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)));

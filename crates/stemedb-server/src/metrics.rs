@@ -6,6 +6,9 @@
 //! `stemedb_index_lag_records` is always 0 on a single node: the index batch
 //! is applied before a write is acknowledged (see `docs/storage.md`).
 
+use std::ffi::CString;
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
 use std::sync::OnceLock;
 use std::time::Instant;
 
@@ -14,6 +17,8 @@ use axum::middleware::Next;
 use axum::response::Response;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use stemedb_storage::Store;
+
+use crate::readiness::Readiness;
 
 const LATENCY: [f64; 14] = [
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
@@ -85,12 +90,61 @@ pub fn resident_memory_bytes() -> Option<u64> {
     Some(pages * u64::try_from(page).ok().filter(|p| *p > 0).unwrap_or(4096))
 }
 
-/// Samples the gauges and renders the Prometheus text exposition.
-pub fn render(handle: &PrometheusHandle, store: &Store) -> String {
+/// Total and available bytes of the file system holding `dir` (`statvfs`;
+/// "available" is what an unprivileged writer can still use).
+pub fn filesystem_space(dir: &Path) -> Option<(u64, u64)> {
+    let path = CString::new(dir.as_os_str().as_bytes()).ok()?;
+    // SAFETY: an all-zero statvfs is a valid value of this plain C struct.
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: `path` is NUL-terminated and outlives the call; `st` is a valid out-pointer.
+    if unsafe { libc::statvfs(path.as_ptr(), &mut st) } != 0 {
+        return None;
+    }
+    // The field types differ between platforms (u32 / u64).
+    #[allow(clippy::unnecessary_cast, clippy::useless_conversion)]
+    let (frsize, blocks, avail) = (
+        u64::from(st.f_frsize as u64),
+        u64::from(st.f_blocks as u64),
+        u64::from(st.f_bavail as u64),
+    );
+    Some((blocks.saturating_mul(frsize), avail.saturating_mul(frsize)))
+}
+
+/// Samples the gauges and renders the Prometheus text exposition:
+/// write queue, disk usage (`stemedb_disk_usage_bytes{component="log"|"index"}`
+/// and the data directory's file system), readiness, and (in cluster mode)
+/// zero-valued series of the counters alerts take `increase()` of.
+pub fn render(
+    handle: &PrometheusHandle,
+    store: &Store,
+    readiness: &Readiness,
+    cluster: bool,
+) -> String {
     metrics::gauge!("stemedb_write_queue_depth").set(store.queued() as f64);
     metrics::gauge!("stemedb_index_lag_records").set(0.0);
     if let Some(rss) = resident_memory_bytes() {
         metrics::gauge!("process_resident_memory_bytes").set(rss as f64);
+    }
+    match store.disk_usage() {
+        Ok((log, index)) => {
+            metrics::gauge!("stemedb_disk_usage_bytes", "component" => "log").set(log as f64);
+            metrics::gauge!("stemedb_disk_usage_bytes", "component" => "index").set(index as f64);
+        }
+        Err(e) => tracing::debug!(error = %e, "cannot measure disk usage"),
+    }
+    if let Some((size, avail)) = filesystem_space(&store.config().data_dir) {
+        metrics::gauge!("stemedb_filesystem_size_bytes").set(size as f64);
+        metrics::gauge!("stemedb_filesystem_avail_bytes").set(avail as f64);
+    }
+    let flag = |b: bool| if b { 1.0 } else { 0.0 };
+    metrics::gauge!("stemedb_ready").set(flag(readiness.not_ready.is_none()));
+    metrics::gauge!("stemedb_read_only").set(flag(readiness.read_only()));
+    metrics::gauge!("stemedb_store_failed").set(flag(readiness.store_failed));
+    if cluster {
+        for outcome in ["ok", "error"] {
+            metrics::counter!(stemedb_replication::metrics::AE_ROUNDS, "outcome" => outcome)
+                .increment(0);
+        }
     }
     handle.run_upkeep();
     handle.render()

@@ -271,6 +271,28 @@ pub struct Ready {
     pub status: String,
     /// `single` (one node), or `read_write` / `read_only` in cluster mode.
     pub mode: String,
+    /// Cluster mode: `{"node_id", "visible", "total", "majority"}`.
+    #[schema(value_type = Option<Object>)]
+    pub cluster: Option<Value>,
+}
+
+/// `GET /v1/ready` when the node cannot take writes.
+#[derive(Serialize, ToSchema)]
+pub struct NotReadyBody {
+    /// `not_ready`.
+    pub status: String,
+    /// `read_only` (minority, `on_minority = "read_only"`) or `store_failed`.
+    pub reason: String,
+    /// What is wrong, for the operator.
+    pub message: String,
+    /// `single`, `read_write` or `read_only`.
+    pub mode: String,
+    /// Cluster mode: `{"node_id", "visible", "total", "majority"}`.
+    #[schema(value_type = Option<Object>)]
+    pub cluster: Option<Value>,
+    /// The same reason in the API's error shape: `{"code", "message"}`.
+    #[schema(value_type = Object)]
+    pub error: Value,
 }
 
 /// The generated OpenAPI document.
@@ -304,7 +326,7 @@ pub struct Ready {
     components(schemas(
         ObjectValue, SourceIn, AssertionIn, RetractionIn, VoteIn, TrustIn, EpochIn,
         WriteResult, ErrorDetail, ErrorBody, BatchItem, BatchResult, RecordView,
-        TraceView, QueryResponse, ConflictsResponse, SubjectsResponse, PredicatesResponse, Health, Ready
+        TraceView, QueryResponse, ConflictsResponse, SubjectsResponse, PredicatesResponse, Health, Ready, NotReadyBody
     )),
     tags(
         (name = "write", description = "Store records (durable before the reply)"),
@@ -320,5 +342,67 @@ pub struct ApiDoc;
 pub fn document() -> Value {
     let mut doc = ApiDoc::openapi();
     doc.info.version = env!("CARGO_PKG_VERSION").to_owned();
-    serde_json::to_value(&doc).unwrap_or(Value::Null)
+    let mut v = serde_json::to_value(&doc).unwrap_or(Value::Null);
+    add_auth(&mut v);
+    v
+}
+
+/// Adds the bearer security scheme and, from the one route × role table
+/// ([`crate::auth::policy::required`]), the 401/403/429 answers and the
+/// security requirement of every operation.
+fn add_auth(doc: &mut Value) {
+    use crate::auth::{Requirement, Role, policy};
+    use axum::http::Method;
+    use serde_json::json;
+    let error = |d: &str| {
+        json!({"description": d,
+               "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}})
+    };
+    let mut limited = error("Rate limited (`[limits]`); retry after `Retry-After` seconds");
+    limited["headers"] =
+        json!({"Retry-After": {"description": "Seconds to wait", "schema": {"type": "integer"}}});
+    if let Some(paths) = doc.get_mut("paths").and_then(Value::as_object_mut) {
+        for (path, item) in paths.iter_mut() {
+            let Some(item) = item.as_object_mut() else {
+                continue;
+            };
+            for (m, op) in item.iter_mut() {
+                let Ok(method) = Method::from_bytes(m.to_ascii_uppercase().as_bytes()) else {
+                    continue;
+                };
+                let need = policy::required(&method, path);
+                let Some(responses) = op.get_mut("responses").and_then(Value::as_object_mut) else {
+                    continue;
+                };
+                if need == Requirement::Probe {
+                    continue;
+                }
+                responses.insert("429".into(), limited.clone());
+                let Requirement::Role(role) = need else {
+                    continue;
+                };
+                responses.insert(
+                    "401".into(),
+                    error("No API key, or an invalid or revoked one (when `[auth]` is configured)"),
+                );
+                if role > Role::Reader || responses.contains_key("403") {
+                    let text = match responses.get("403").and_then(|r| r.get("description")) {
+                        Some(Value::String(d)) => {
+                            format!("The key's role is below {}; or: {d}", role.as_str())
+                        }
+                        _ => format!("The key's role is below {}", role.as_str()),
+                    };
+                    responses.insert("403".into(), error(&text));
+                }
+                op["security"] = json!([{"bearer": []}]);
+            }
+        }
+    }
+    if let Some(components) = doc.get_mut("components").and_then(Value::as_object_mut) {
+        components.insert(
+            "securitySchemes".into(),
+            json!({"bearer": {"type": "http", "scheme": "bearer",
+                   "description": "An API key from `stemedb-api keys add` (or `api.admin_token`); see docs/security.md"}}),
+        );
+    }
 }

@@ -2,6 +2,7 @@
 //! (when enabled), graceful shutdown, cluster stop, store close.
 
 use std::future::{Future, IntoFuture};
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
@@ -14,21 +15,26 @@ use stemedb_storage::Store;
 use crate::config::Config;
 use crate::error::ApiError;
 use crate::state::AppState;
-use crate::{metrics, routes, shutdown};
+use crate::{auth, metrics, routes, shutdown};
+use tower_http::cors::{AllowOrigin, CorsLayer};
 
 /// The full application for a state: every API route (JSON 404/405, body
-/// limit, request timeout, metrics) and the MCP endpoint `/mcp`.
+/// limit, request timeout, metrics) and the MCP endpoint `/mcp`, which sits
+/// behind the same auth gate (a reader key to connect; each tool's API call
+/// is checked again with the caller's `Authorization`).
 pub fn router(state: AppState) -> Router {
     let bind = state.api.bind_addr.parse().ok();
     let max_body = usize::try_from(state.api.max_body_bytes).unwrap_or(usize::MAX);
+    let gate = middleware::from_fn_with_state(state.clone(), auth::gate);
     let api = api_router(state);
-    api.clone().merge(crate::mcp::routes(api, bind, max_body))
+    let mcp = crate::mcp::routes(api.clone(), bind, max_body).layer(gate);
+    api.merge(mcp)
 }
 
 /// Every HTTP API route (without `/mcp`), with its layers.
 pub fn api_router(state: AppState) -> Router {
     let limit = usize::try_from(state.api.max_body_bytes).unwrap_or(usize::MAX);
-    Router::new()
+    let app = Router::new()
         .merge(routes::records::routes())
         .merge(routes::annotations::routes())
         .merge(routes::admin::routes())
@@ -42,8 +48,36 @@ pub fn api_router(state: AppState) -> Router {
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(state.clone(), timeout))
         .layer(DefaultBodyLimit::max(limit))
-        .layer(middleware::from_fn(metrics::track))
-        .with_state(state)
+        .layer(middleware::from_fn_with_state(state.clone(), auth::gate))
+        .layer(middleware::from_fn(metrics::track));
+    let app = match cors_layer(&state.api.cors_origins) {
+        Some(cors) => app.layer(cors),
+        None => app,
+    };
+    app.with_state(state)
+}
+
+/// CORS for the `api.cors_origins` allow-list (validated by the config
+/// loader); no list, no CORS headers. Preflights are answered here, before
+/// the key check, as browsers send them without credentials.
+fn cors_layer(origins: &[String]) -> Option<CorsLayer> {
+    use axum::http::{HeaderValue, Method, header};
+    if origins.is_empty() {
+        return None;
+    }
+    let allow = if origins.iter().any(|o| o == "*") {
+        AllowOrigin::any()
+    } else {
+        AllowOrigin::list(origins.iter().filter_map(|o| HeaderValue::from_str(o).ok()))
+    };
+    Some(
+        CorsLayer::new()
+            .allow_origin(allow)
+            .allow_methods([Method::GET, Method::HEAD, Method::POST, Method::PUT])
+            .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE, header::ACCEPT])
+            .expose_headers([header::RETRY_AFTER])
+            .max_age(Duration::from_secs(600)),
+    )
 }
 
 async fn not_found(req: Request) -> ApiError {
@@ -69,6 +103,42 @@ async fn timeout(State(s): State<AppState>, req: Request, next: Next) -> Respons
         )
         .into_response(),
     }
+}
+
+/// The gate for `[auth]`, `[limits]` and `api.admin_token`; says in the log
+/// how the API is protected. A bad keys file stops start-up.
+fn build_gate(config: &Config) -> Result<auth::Gate, ServerError> {
+    let l = &config.limits;
+    let limits = auth::RateLimits::new(l.per_key_rps, l.per_ip_rps, l.burst);
+    let token = config.api.admin_token.as_deref();
+    let Some(a) = &config.auth else {
+        match token {
+            None => tracing::warn!(
+                "no [auth] section: the API is open, every client that reaches it may read and \
+                 write, set trust and declare epochs; set [auth] keys_file (docs/security.md)"
+            ),
+            Some(_) => tracing::warn!(
+                "no [auth] section: the API is open for reads and writes; only trust, epochs and \
+                 retracting other agents' assertions need api.admin_token; set [auth] keys_file \
+                 (docs/security.md)"
+            ),
+        }
+        return Ok(auth::Gate::open(token, limits));
+    };
+    let gate = auth::Gate::with_keys(&a.keys_file, token, limits)
+        .map_err(|e| ServerError::Config(crate::config::ConfigError(e.to_string())))?;
+    let n = gate.key_set().active.len();
+    tracing::info!(file = %a.keys_file.display(), active_keys = n, "API keys required");
+    if n == 0 {
+        tracing::warn!(file = %a.keys_file.display(), "the keys file has no active key: every request but /v1/health and /v1/ready gets 401");
+    }
+    if token.is_some() {
+        tracing::warn!(
+            "api.admin_token is set: it is accepted as an admin credential next to the keys file, \
+             and cannot be revoked without a restart; prefer an admin key (stemedb-api keys add --role admin)"
+        );
+    }
+    Ok(gate)
 }
 
 /// Why the server could not run.
@@ -124,11 +194,7 @@ pub async fn serve(
             source,
         })?;
     let grace = shutdown::grace_period(config.api.request_timeout_ms);
-    if config.api.admin_token.is_none() {
-        tracing::warn!(
-            "api.admin_token is not set: PUT /v1/agents/{{agent}}/trust is open to every client"
-        );
-    }
+    let gate = Arc::new(build_gate(&config)?);
     let runtime = if config.cluster.enabled {
         match crate::cluster::start(&config, &store, addr).await {
             Ok(rt) => Some(rt),
@@ -143,9 +209,12 @@ pub async fn serve(
     };
     let mut state = AppState::new(store.clone(), config.api);
     state.cluster = runtime.as_ref().map(|rt| rt.cluster.clone());
+    let reloader = gate.spawn_reloader(Duration::from_secs(1));
+    state.gate = gate;
     let app = router(state);
     tracing::info!(%addr, data_dir = %dir, "stemedb-api listening");
     let (signalled_tx, signalled_rx) = tokio::sync::oneshot::channel::<()>();
+    let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
     let server = axum::serve(listener, app).with_graceful_shutdown(async move {
         shutdown_signal.await;
         let _ = signalled_tx.send(());
@@ -164,6 +233,9 @@ pub async fn serve(
             Ok(Ok(()))
         }
     };
+    if let Some(r) = reloader {
+        r.abort();
+    }
     if let Some(rt) = runtime {
         rt.shutdown().await;
     }

@@ -6,6 +6,7 @@ use metrics_exporter_prometheus::PrometheusHandle;
 use stemedb_records::hlc::Hlc;
 use stemedb_storage::Store;
 
+use crate::auth::Gate;
 use crate::cluster::Cluster;
 use crate::config::ApiConfig;
 use crate::error::ApiError;
@@ -27,12 +28,18 @@ pub struct AppState {
     pub docs_html: Arc<String>,
     /// Cluster mode (`None` on a single node).
     pub cluster: Option<Arc<Cluster>>,
+    /// API keys, roles and rate limits (open, with `api.admin_token`, by default).
+    pub gate: Arc<Gate>,
 }
 
 impl AppState {
     /// Builds the state for a store and API settings.
     pub fn new(store: Store, api: ApiConfig) -> Self {
         let doc = crate::openapi::document();
+        let gate = Arc::new(Gate::open(
+            api.admin_token.as_deref(),
+            crate::auth::RateLimits::default(),
+        ));
         AppState {
             store,
             clock: Arc::new(Hlc::new()),
@@ -40,6 +47,7 @@ impl AppState {
             metrics: crate::metrics::install(),
             openapi_json: Arc::new(doc.to_string()),
             docs_html: Arc::new(crate::routes::docs::render_html(&doc)),
+            gate,
             cluster: None,
         }
     }

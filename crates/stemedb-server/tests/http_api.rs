@@ -78,7 +78,7 @@ fn write_read_query_and_ops_endpoints() {
         &body,
         &[("authorization", "Bearer nope")],
     )
-    .assert_error(403, "forbidden", None);
+    .assert_error(401, "unauthorized", None);
     let r = s.put(
         "/v1/agents/fda/trust",
         &body,
@@ -90,11 +90,30 @@ fn write_read_query_and_ops_endpoints() {
         "trust"
     );
 
-    // POST /v1/epochs
+    // POST /v1/epochs: admin, like trust, once api.admin_token is set.
+    let admin = [("authorization", "Bearer s3cret")];
     let ep = json!({"name": "v2", "subject_prefix": "drug:", "supersedes": null, "reason": "new", "agent": "fda"});
-    let ep_id = id_of(&s.post("/v1/epochs", &ep));
+    s.post("/v1/epochs", &ep)
+        .assert_error(401, "unauthorized", None);
+    let send = |path: &str, body: &Value| {
+        s.try_send(
+            "POST",
+            path,
+            "application/json",
+            body.to_string().as_bytes(),
+            &admin,
+        )
+        .expect("POST")
+    };
+    let ep_id = id_of(&send("/v1/epochs", &ep));
     let ep2 = json!({"name": "v3", "subject_prefix": "drug:", "supersedes": ep_id, "reason": "newer", "agent": "fda"});
-    id_of(&s.post("/v1/epochs", &ep2));
+    id_of(&send("/v1/epochs", &ep2));
+    // The admin token may retract another agent's assertion (an anonymous caller may not).
+    let id4 = id_of(&s.post("/v1/assert", &assertion("other:z", "dose", "2mg", "ema")));
+    let no = json!({"target": id4, "agent": "moderator", "reason": "spam"});
+    s.post("/v1/retract", &no)
+        .assert_error(403, "forbidden", Some("agent"));
+    id_of(&send("/v1/retract", &no));
 
     // GET /v1/query with and without a lens; retracted ones are hidden.
     let r = s.get("/v1/query?subject=drug:x&predicate=side_effect&lens=recency");
@@ -156,7 +175,7 @@ fn write_read_query_and_ops_endpoints() {
 
     // GET /v1/export: everything, or a subject prefix with its annotations.
     let all = export_lines(&s, "");
-    assert_eq!(all.len(), 8, "{all:?}");
+    assert_eq!(all.len(), 10, "{all:?}");
     let x: Vec<String> = export_lines(&s, "?prefix=drug:x")
         .iter()
         .map(|l| l["id"].as_str().unwrap_or_default().to_owned())

@@ -340,6 +340,15 @@ impl Store {
         Ok(rx)
     }
 
+    /// Why the store refuses writes after a failed log write or fsync
+    /// (`None` while healthy). Reads keep working.
+    pub fn failure(&self) -> Option<String> {
+        match self.inner.shared.failed.lock() {
+            Ok(f) => f.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
     /// Requests waiting for the commit thread.
     pub fn queued(&self) -> usize {
         self.inner.shared.queued.load(Ordering::Relaxed)

@@ -87,8 +87,9 @@ pub fn summary(t: &Totals, elapsed: Duration) -> String {
         0.0
     };
     format!(
-        "imported {} records (created {}, exists {}, failed {}) in {secs:.1} s ({rate:.0} records/s)",
+        "processed {} records: {} imported (created {}, exists {}), {} failed, in {secs:.1} s ({rate:.0} records/s)",
         t.records(),
+        t.created + t.exists,
         t.created,
         t.exists,
         t.failed

@@ -55,6 +55,11 @@ pub struct Server {
 impl Server {
     /// Starts the server and waits until `/v1/health` answers 200.
     pub fn start() -> Server {
+        Server::start_with(&[])
+    }
+
+    /// Like [`Server::start`] with extra environment variables for the server.
+    pub fn start_with(env: &[(&str, &str)]) -> Server {
         let bin = server_bin();
         let dir = tempfile::tempdir().expect("temp dir");
         let data = dir.path().join("data");
@@ -68,6 +73,7 @@ impl Server {
         let child = Command::new(&bin)
             .env("STEMEDB_API_BIND_ADDR", format!("127.0.0.1:{port}"))
             .env("STEMEDB_STORAGE_DATA_DIR", &data)
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(log)
             .stderr(log2)
@@ -111,6 +117,18 @@ impl Server {
             .args(args)
             .env("STEMEDB_SERVER", &self.url)
             .env_remove("STEMEDB_TOKEN")
+            .stdin(Stdio::null())
+            .output()
+            .expect("run stemedb")
+    }
+
+    /// Runs `stemedb ARGS` with extra environment variables (e.g. `STEMEDB_TOKEN`).
+    pub fn cli_env(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_stemedb"))
+            .args(args)
+            .env("STEMEDB_SERVER", &self.url)
+            .env_remove("STEMEDB_TOKEN")
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .output()
             .expect("run stemedb")

@@ -77,8 +77,26 @@ fn bad_env_value_names_the_variable() {
         e.contains("api.bind_addr") && e.contains("STEMEDB_API_BIND_ADDR"),
         "{e}"
     );
-    let l = load(None, env(&[("STEMEDB_API_NOPE", "1")])).unwrap();
-    assert_eq!(l.warnings.len(), 1);
+    // A misspelt key in a known section stops start-up, like one in the file.
+    let e = load(None, env(&[("STEMEDB_API_MAX_BACTH", "5")]))
+        .unwrap_err()
+        .0;
+    assert!(
+        e.contains("STEMEDB_API_MAX_BACTH") && e.contains("[api]"),
+        "{e}"
+    );
+    // An unknown section is reported; the client's and the log's variables are not.
+    let l = load(
+        None,
+        env(&[
+            ("STEMEDB_APII_BIND_ADDR", "1"),
+            ("STEMEDB_LOG", "debug"),
+            ("STEMEDB_TOKEN", "t"),
+        ]),
+    )
+    .unwrap();
+    assert_eq!(l.warnings.len(), 1, "{:?}", l.warnings);
+    assert!(l.warnings[0].contains("STEMEDB_APII_BIND_ADDR"));
 }
 
 #[test]
@@ -126,4 +144,54 @@ fn missing_explicit_file_is_an_error() {
         .unwrap_err()
         .0;
     assert!(e.contains("/nonexistent/stemedb.toml"), "{e}");
+}
+
+#[test]
+fn auth_limits_and_cors() {
+    let f = file(
+        "[api]\ncors_origins = [\"https://console.example\", \"http://127.0.0.1:8080\"]\n\
+         [auth]\nkeys_file = \"/etc/stemedb/keys.toml\"\n[limits]\nper_ip_rps = 50\nburst = 100\n",
+    );
+    let l = load(Some(f.path()), env(&[("STEMEDB_LIMITS_PER_KEY_RPS", "20")])).unwrap();
+    let c = &l.config;
+    assert_eq!(c.api.cors_origins.len(), 2);
+    assert_eq!(
+        c.auth.as_ref().map(|a| a.keys_file.clone()),
+        Some(PathBuf::from("/etc/stemedb/keys.toml"))
+    );
+    assert_eq!(
+        (c.limits.per_key_rps, c.limits.per_ip_rps, c.limits.burst),
+        (Some(20), Some(50), Some(100))
+    );
+    let l = load(None, env(&[])).unwrap();
+    assert!(l.config.auth.is_none() && l.config.limits.per_ip_rps.is_none());
+    let l = load(
+        None,
+        env(&[
+            ("STEMEDB_AUTH_KEYS_FILE", "/k"),
+            ("STEMEDB_API_CORS_ORIGINS", "*"),
+        ]),
+    )
+    .unwrap();
+    assert!(l.config.auth.is_some());
+    assert_eq!(l.config.api.cors_origins, vec!["*".to_owned()]);
+    for (var, val, key) in [
+        ("STEMEDB_LIMITS_PER_IP_RPS", "0", "limits.per_ip_rps"),
+        ("STEMEDB_LIMITS_BURST", "x", "STEMEDB_LIMITS_BURST"),
+        (
+            "STEMEDB_API_CORS_ORIGINS",
+            "console.example",
+            "api.cors_origins",
+        ),
+        (
+            "STEMEDB_API_CORS_ORIGINS",
+            "https://a.example/path",
+            "api.cors_origins",
+        ),
+    ] {
+        let e = load(None, env(&[(var, val)])).unwrap_err().to_string();
+        assert!(e.contains(key), "{e}");
+    }
+    let f = file("[auth]\nkeys_fil = \"/k\"\n");
+    assert!(load(Some(f.path()), env(&[])).is_err());
 }

@@ -3,12 +3,11 @@
 use axum::Router;
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
-use axum::http::HeaderMap;
 use axum::response::Response;
 use axum::routing::{post, put};
 use stemedb_records::wire;
 
-use super::{append_one, check_admin, check_signature_policy};
+use super::{append_one, check_signature_policy};
 use crate::error::ApiError;
 use crate::extract::{JsonBody, path_param};
 use crate::openapi::{EpochIn, ErrorBody, TrustIn, WriteResult};
@@ -23,33 +22,30 @@ pub fn routes() -> Router<AppState> {
 
 /// Set an agent's trust score (admin).
 ///
-/// When `api.admin_token` is set the request needs
-/// `Authorization: Bearer <token>` (401 without it, 403 with a wrong one).
-/// Trust records are authenticated by the token, so `api.require_signatures`
-/// does not apply to them.
+/// Needs the admin role: an admin key, or `api.admin_token` (see
+/// `docs/security.md`). Trust records are authenticated by the key, so
+/// `api.require_signatures` does not apply to them.
 #[utoipa::path(put, path = "/v1/agents/{agent}/trust", tag = "admin",
     params(("agent" = String, Path, description = "Agent name or 64-hex public key")),
     request_body = TrustIn,
     responses(
         (status = 201, description = "Stored (or already stored)", body = WriteResult),
         (status = 400, description = "Invalid record", body = ErrorBody),
-        (status = 401, description = "Missing admin token", body = ErrorBody),
-        (status = 403, description = "Wrong admin token", body = ErrorBody),
     ))]
 pub async fn trust(
     State(state): State<AppState>,
     agent: Result<Path<String>, PathRejection>,
-    headers: HeaderMap,
     JsonBody(body): JsonBody,
 ) -> Result<Response, ApiError> {
-    check_admin(&state, &headers)?;
     let agent = path_param(agent, "agent")?;
     let rec = wire::parse_trust(&body, Some(&agent), &state.clock)?;
     append_one(&state, rec).await
 }
 
 /// Declare an epoch (a paradigm that supersedes another for a subject prefix).
-#[utoipa::path(post, path = "/v1/epochs", tag = "write",
+///
+/// Needs the admin role (an admin key, or `api.admin_token` when set).
+#[utoipa::path(post, path = "/v1/epochs", tag = "admin",
     request_body = EpochIn,
     responses(
         (status = 201, description = "Stored (or already stored)", body = WriteResult),

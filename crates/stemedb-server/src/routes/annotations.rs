@@ -7,6 +7,7 @@ use axum::routing::post;
 use stemedb_records::wire;
 
 use super::{append_one, check_retraction, check_signature_policy};
+use crate::auth::Access;
 use crate::error::ApiError;
 use crate::extract::JsonBody;
 use crate::openapi::{ErrorBody, RetractionIn, VoteIn, WriteResult};
@@ -21,8 +22,10 @@ pub fn routes() -> Router<AppState> {
 
 /// Retract an assertion.
 ///
-/// Only the assertion's author may retract it: the retraction's `agent` must
-/// equal the target assertion's `agent` (403 `forbidden` otherwise). With
+/// The assertion's author may retract it: the retraction's `agent` must
+/// equal the target assertion's `agent` (403 `forbidden` otherwise), unless
+/// the caller is an admin (an admin key or `api.admin_token`), who may
+/// retract any assertion. With
 /// unsigned writes allowed, `agent` is a claim, not a proof; turn on
 /// `api.require_signatures` to make it one.
 #[utoipa::path(post, path = "/v1/retract", tag = "write",
@@ -30,19 +33,21 @@ pub fn routes() -> Router<AppState> {
     responses(
         (status = 201, description = "Stored (or already stored)", body = WriteResult),
         (status = 400, description = "Invalid record", body = ErrorBody),
-        (status = 403, description = "Agent is not the assertion's author", body = ErrorBody),
+        (status = 403, description = "Agent is not the assertion's author and the caller is no admin, or the key's role is below writer", body = ErrorBody),
         (status = 404, description = "Target does not exist", body = ErrorBody),
         (status = 503, description = "Write queue full", body = ErrorBody),
     ))]
 pub async fn retract(
     State(state): State<AppState>,
+    access: Access,
     JsonBody(body): JsonBody,
 ) -> Result<Response, ApiError> {
     let rec = wire::parse_retraction(&body, &state.clock)?;
     check_signature_policy(&state, &rec)?;
     let probe = rec.clone();
+    let any = access.may_retract_any();
     state
-        .blocking(move |store| check_retraction(store, &probe, |_| None))
+        .blocking(move |store| check_retraction(store, &probe, any, |_| None))
         .await?;
     append_one(&state, rec).await
 }

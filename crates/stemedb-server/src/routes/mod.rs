@@ -11,7 +11,7 @@ pub mod read;
 pub mod records;
 
 use axum::Json;
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 use stemedb_records::{Record, RecordId, SignedRecord};
@@ -32,48 +32,14 @@ pub(crate) fn check_signature_policy(state: &AppState, rec: &SignedRecord) -> Re
     Ok(())
 }
 
-/// Checks `Authorization: Bearer <api.admin_token>` when a token is configured.
-pub(crate) fn check_admin(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
-    let Some(token) = state.api.admin_token.as_deref() else {
-        return Ok(());
-    };
-    let Some(given) = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-    else {
-        return Err(ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "unauthorized",
-            "this endpoint requires Authorization: Bearer <admin token>",
-        ));
-    };
-    let given = given
-        .strip_prefix("Bearer ")
-        .unwrap_or("")
-        .trim()
-        .as_bytes();
-    let want = token.as_bytes();
-    // Constant-time comparison over the expected length.
-    let mut diff = u8::from(given.len() != want.len());
-    for (i, w) in want.iter().enumerate() {
-        diff |= w ^ given.get(i).copied().unwrap_or(0);
-    }
-    if diff != 0 {
-        return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "forbidden",
-            "the admin token is not valid",
-        ));
-    }
-    Ok(())
-}
-
-/// Checks that a retraction's agent is the retracted assertion's author.
-/// `earlier` resolves targets written earlier in the same batch. A missing
-/// target is left for the store to report (404).
+/// Checks that a retraction targets an assertion and that its agent is the
+/// assertion's author, unless `any` (the caller may retract any assertion:
+/// an authenticated admin, see [`crate::auth::Access::may_retract_any`]).
+/// `earlier` resolves targets written earlier in the same batch.
 pub(crate) fn check_retraction(
     store: &Store,
     rec: &SignedRecord,
+    any: bool,
     earlier: impl Fn(RecordId) -> Option<String>,
 ) -> Result<(), ApiError> {
     let Record::Retraction(r) = rec.record() else {
@@ -101,11 +67,11 @@ pub(crate) fn check_retraction(
             },
         },
     };
-    if author != r.agent {
+    if author != r.agent && !any {
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
             "forbidden",
-            "only the author of an assertion may retract it (agent must equal the assertion's agent)",
+            "only the author of an assertion (agent must equal the assertion's agent) or an admin may retract it",
         )
         .field("agent"));
     }

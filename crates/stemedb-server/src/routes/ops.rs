@@ -8,7 +8,8 @@ use axum::{Json, Router};
 use serde_json::{Value, json};
 
 use crate::error::ApiError;
-use crate::openapi::{Health, Ready};
+use crate::openapi::{Health, NotReadyBody, Ready};
+use crate::readiness::Readiness;
 use crate::state::AppState;
 
 /// Routes of this group.
@@ -26,24 +27,39 @@ pub async fn health() -> Json<Value> {
     Json(json!({"status": "ok"}))
 }
 
-/// Readiness: storage is open and recovered (the server listens only after
-/// that). `mode` is `single` on one node; in cluster mode it is `read_write`
-/// or `read_only` (minority with `on_minority = read_only`), and `cluster`
-/// holds the node id and the majority rule's counts.
+/// Readiness for a load balancer's write pool: 200 only while this node can
+/// take writes; 503 (with `Retry-After: 1`) while its store has failed
+/// (`store_failed`) or, in cluster mode, while it cannot see a majority of
+/// the members and `on_minority = "read_only"` (`read_only`). A node that is
+/// still opening its store is not listening yet. `mode` is `single` on one
+/// node, else `read_write` / `read_only`; `cluster` holds the node id and
+/// the majority rule's counts. Liveness is `GET /v1/health`.
 #[utoipa::path(get, path = "/v1/ready", tag = "ops",
-    responses((status = 200, description = "Ready", body = Ready)))]
-pub async fn ready(State(state): State<AppState>) -> Json<Value> {
-    let Some(c) = &state.cluster else {
-        return Json(json!({"status": "ready", "mode": "single"}));
-    };
-    let q = c.quorum();
-    Json(json!({
-        "status": "ready",
-        "mode": q.mode.as_str(),
-        "cluster": {
+    responses(
+        (status = 200, description = "Ready: the node takes writes", body = Ready),
+        (status = 503, description = "Not ready: `reason` is `read_only` or `store_failed`; reads may still work", body = NotReadyBody,
+         headers(("Retry-After" = u32, description = "Seconds before asking again")))))]
+pub async fn ready(State(state): State<AppState>) -> Response {
+    let r = Readiness::of(&state);
+    let mut body = json!({"status": "ready", "mode": r.mode()});
+    if let (Some(c), Some(q)) = (&state.cluster, &r.quorum) {
+        body["cluster"] = json!({
             "node_id": c.node_id, "visible": q.visible, "total": q.total, "majority": q.majority,
-        },
-    }))
+        });
+    }
+    let Some(why) = &r.not_ready else {
+        return Json(body).into_response();
+    };
+    body["status"] = json!("not_ready");
+    body["reason"] = json!(why.code());
+    body["message"] = json!(why.message());
+    body["error"] = json!({"code": why.code(), "message": why.message()});
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        [(header::RETRY_AFTER, "1")],
+        Json(body),
+    )
+        .into_response()
 }
 
 /// Prometheus text exposition.
@@ -60,8 +76,13 @@ pub async fn metrics_text(State(state): State<AppState>) -> Result<Response, Api
     if let Some(c) = &state.cluster {
         c.hints.publish();
     }
+    let readiness = Readiness::of(&state);
+    let cluster = state.cluster.is_some();
     let store = state.store.clone();
-    let text = tokio::task::spawn_blocking(move || crate::metrics::render(&handle, &store)).await?;
+    let text = tokio::task::spawn_blocking(move || {
+        crate::metrics::render(&handle, &store, &readiness, cluster)
+    })
+    .await?;
     Ok((
         [(
             header::CONTENT_TYPE,

@@ -3,7 +3,6 @@
 use std::collections::HashMap;
 
 use axum::Json;
-use axum::http::HeaderMap;
 use axum::response::Response;
 use axum::routing::post;
 use axum::{Router, extract::State};
@@ -11,7 +10,8 @@ use serde_json::{Value, json};
 use stemedb_records::{Record, RecordId, SignedRecord, wire};
 use stemedb_storage::AppendStatus;
 
-use super::{append_one, check_admin, check_retraction, check_signature_policy, count_written};
+use super::{append_one, check_retraction, check_signature_policy, count_written};
+use crate::auth::Access;
 use crate::error::ApiError;
 use crate::extract::{BatchBody, JsonBody, too_large};
 use crate::openapi::{AssertionIn, BatchResult, ErrorBody, WriteResult};
@@ -53,7 +53,8 @@ pub async fn assert(
 /// one record per line; the lines of `GET /v1/export` are accepted). Items
 /// are assertions unless they carry `"kind"`. Every valid item is stored in
 /// one group commit; invalid items are reported by index and do not fail the
-/// others. Trust items need the admin token when one is configured. In
+/// others. Trust and epoch items need the admin role (403 per item
+/// otherwise), retractions of other agents' assertions an admin key. In
 /// cluster mode the whole batch is answered 503 `replication_unavailable`
 /// when a stored item cannot reach `write_ack` copies (retrying is safe).
 #[utoipa::path(post, path = "/v1/assertions", tag = "write",
@@ -66,7 +67,7 @@ pub async fn assert(
     ))]
 pub async fn batch(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    access: Access,
     BatchBody(items): BatchBody,
 ) -> Result<Json<Value>, ApiError> {
     let max = state.api.max_batch;
@@ -79,7 +80,7 @@ pub async fn batch(
     if let Some(c) = &state.cluster {
         c.check_writable()?;
     }
-    let admin = check_admin(&state, &headers);
+    let any = access.may_retract_any();
     let st = state.clone();
     let (out, written) = state
         .blocking(move |store| {
@@ -93,10 +94,8 @@ pub async fn batch(
                 let checked = item.and_then(|v| {
                     let rec = wire::parse_record(&v, &st.clock)?;
                     check_signature_policy(&st, &rec)?;
-                    if matches!(rec.record(), Record::Trust(_)) {
-                        admin.clone()?;
-                    }
-                    check_retraction(store, &rec, |id| authors.get(&id).cloned())?;
+                    access.may_write(rec.record())?;
+                    check_retraction(store, &rec, any, |id| authors.get(&id).cloned())?;
                     Ok(rec)
                 });
                 match checked {

@@ -7,6 +7,7 @@
 #![allow(dead_code)] // each test binary uses a different part of the harness
 
 pub mod netns;
+pub mod ops;
 
 use std::net::{TcpListener, UdpSocket};
 use std::path::PathBuf;
