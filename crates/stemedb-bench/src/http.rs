@@ -6,12 +6,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use stemedb_records::{SignedRecord, wire};
+use stemedb_records::{Record, SignedRecord, wire};
 
-use crate::storage::{assertion, percentile};
+use crate::storage::percentile;
 
-/// Posts `n` assertions to `url` in batches of 1,000 from `threads` threads.
-pub fn ingest(url: &str, n: u64, threads: u64) {
+/// Posts `n` assertions (`make(i)` for i in 0..n) to `url` in batches of
+/// 1,000 from `threads` threads.
+pub fn ingest(url: &str, n: u64, threads: u64, make: fn(u64) -> Record) {
     const BATCH: u64 = 1000;
     let next = Arc::new(AtomicU64::new(0));
     let created = Arc::new(AtomicU64::new(0));
@@ -29,8 +30,7 @@ pub fn ingest(url: &str, n: u64, threads: u64) {
                     }
                     let mut body = String::with_capacity(300 * BATCH as usize);
                     for i in from..(from + BATCH).min(n) {
-                        let rec =
-                            SignedRecord::new(assertion(i, "bench-agent"), None).expect("valid");
+                        let rec = SignedRecord::new(make(i), None).expect("valid");
                         body.push_str(&wire::to_json(&rec).to_string());
                         body.push('\n');
                     }

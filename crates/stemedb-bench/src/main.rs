@@ -9,6 +9,8 @@
 //! stemedb-bench bulk [N] [DIR]      bulk ingest of N, lookups, rebuild, replay, verify
 //! stemedb-bench http-ingest [N] [URL]  POST N assertions as NDJSON batches of 1,000
 //!                                   (THREADS connections, default 4) to a running server
+//! stemedb-bench peers-csv [N]       the issue-13 peer workload as CSV on stdout (PostgreSQL COPY)
+//! stemedb-bench peers-ingest [N] [URL]  the same N claims posted like http-ingest
 //! stemedb-bench cluster-load --urls URL[,URL...] --seconds S [--rate N] [--batch B] [--threads T]
 //!                                   paced (or max-rate) writes spread round-robin over API
 //!                                   nodes, then each node's replication delay metrics
@@ -19,6 +21,7 @@
 
 mod cluster;
 mod http;
+mod peers;
 mod query;
 mod storage;
 
@@ -60,10 +63,21 @@ fn main() {
                 .ok()
                 .and_then(|t| t.parse().ok())
                 .unwrap_or(4),
+            |i| storage::assertion(i, "bench-agent"),
+        ),
+        "peers-csv" => peers::csv(n),
+        "peers-ingest" => http::ingest(
+            root.as_deref().unwrap_or("http://127.0.0.1:18180"),
+            n,
+            std::env::var("THREADS")
+                .ok()
+                .and_then(|t| t.parse().ok())
+                .unwrap_or(4),
+            peers::assertion,
         ),
         _ => {
             eprintln!(
-                "usage: stemedb-bench storage|query|rebuild|signed|bulk [N] [DIR] | http-ingest [N] [URL] | cluster-load --urls URL[,URL...] --seconds S [--rate N] [--batch B] [--threads T]"
+                "usage: stemedb-bench storage|query|rebuild|signed|bulk [N] [DIR] | http-ingest [N] [URL] | peers-csv [N] | peers-ingest [N] [URL] | cluster-load --urls URL[,URL...] --seconds S [--rate N] [--batch B] [--threads T]"
             );
             std::process::exit(2);
         }

@@ -20,6 +20,10 @@ pub struct Cli {
     /// API key sent as `Authorization: Bearer <token>` (needed when the server has `[auth]`; admin calls need an admin key).
     #[arg(long, global = true, env = "STEMEDB_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
+    /// PEM file of the CA certificate(s) that signed an https:// server's certificate
+    /// (instead of the built-in public roots).
+    #[arg(long, global = true, env = "STEMEDB_CACERT", value_name = "PEM")]
+    pub cacert: Option<std::path::PathBuf>,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
@@ -28,6 +32,7 @@ pub struct Cli {
 impl Cli {
     /// Runs the chosen subcommand.
     pub fn run(self) -> Result<()> {
-        self.command.run(&self.server, self.token)
+        self.command
+            .run(&self.server, self.token, self.cacert.as_deref())
     }
 }

@@ -4,10 +4,13 @@
 //! code, message and field; transport failures name the URL that was tried.
 
 use std::io::{BufReader, Read};
+use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::Value;
 use ureq::http::Response;
+use ureq::tls::{Certificate, PemItem, RootCerts, TlsConfig, parse_pem};
 use ureq::{Agent, Body};
 
 use crate::error::{CliError, Result};
@@ -36,18 +39,25 @@ pub fn encode_segment(s: &str) -> String {
 impl Client {
     /// A client for the server at `base` (e.g. `http://127.0.0.1:18180`).
     pub fn new(base: &str, token: Option<String>) -> Result<Self> {
+        Client::with_cacert(base, token, None)
+    }
+
+    /// A client for `base` (`http://` or `https://`); for https, `cacert`
+    /// names a PEM file of the CA certificates to trust instead of the
+    /// public web roots.
+    pub fn with_cacert(base: &str, token: Option<String>, cacert: Option<&Path>) -> Result<Self> {
         let base = base.trim_end_matches('/').to_owned();
-        if base.starts_with("https://") {
+        if !base.starts_with("http://") && !base.starts_with("https://") {
             return Err(CliError::Input(format!(
-                "--server {base}: this build of stemedb speaks plain http:// only"
+                "--server {base}: expected a URL like http://127.0.0.1:18180 or https://db.example:18180"
             )));
         }
-        if !base.starts_with("http://") {
-            return Err(CliError::Input(format!(
-                "--server {base}: expected a URL like http://127.0.0.1:18180"
-            )));
-        }
+        let roots = match cacert {
+            None => RootCerts::WebPki,
+            Some(path) => RootCerts::Specific(Arc::new(ca_certificates(path)?)),
+        };
         let agent: Agent = Agent::config_builder()
+            .tls_config(TlsConfig::builder().root_certs(roots).build())
             .http_status_as_error(false)
             .timeout_connect(Some(Duration::from_secs(10)))
             .user_agent(concat!("stemedb-cli/", env!("CARGO_PKG_VERSION")))
@@ -141,6 +151,24 @@ impl Client {
 }
 
 /// Maps transport errors and non-2xx statuses to [`CliError`].
+/// The CA certificates in the PEM file `path` (`--cacert`).
+fn ca_certificates(path: &Path) -> Result<Vec<Certificate<'static>>> {
+    let bad = |why: String| CliError::Input(format!("--cacert {}: {why}", path.display()));
+    let pem = std::fs::read(path).map_err(|e| bad(format!("cannot read: {e}")))?;
+    let mut certs = Vec::new();
+    for item in parse_pem(&pem) {
+        match item {
+            Ok(PemItem::Certificate(c)) => certs.push(c),
+            Ok(_) => {}
+            Err(e) => return Err(bad(format!("not a PEM file: {e}"))),
+        }
+    }
+    if certs.is_empty() {
+        return Err(bad("holds no PEM CERTIFICATE block".into()));
+    }
+    Ok(certs)
+}
+
 fn check(
     url: &str,
     res: std::result::Result<Response<Body>, ureq::Error>,

@@ -3,11 +3,14 @@ StemeDB's MCP server, over stdio (`stemedb mcp --server URL`, spawned here)
 and over streamable HTTP (`http://HOST:PORT/mcp`).
 
     python3 mcp_client.py check --stemedb PATH --server URL
+    python3 mcp_client.py auth --stemedb PATH --server URL --reader-key K --writer-key K
     python3 mcp_client.py bench --stemedb PATH --server URL --calls N
 
 `check` lists the tools, calls each one on both transports and asserts what
 an agent relies on (ids present, winners right, conflicts found, errors
-carrying code and field); it exits non-zero on the first failure. `bench`
+carrying code and field); it exits non-zero on the first failure. `auth`
+runs against a server with API keys: no key is refused, a reader key may
+query but not write, a writer key may write, on both transports. `bench`
 prints query_claims latency percentiles for each transport.
 """
 
@@ -24,6 +27,8 @@ import uuid
 from contextlib import asynccontextmanager
 from typing import Any, AsyncIterator
 
+import httpx
+import httpx2
 from mcp import ClientSession, MCPError, StdioServerParameters
 from mcp.client.stdio import stdio_client
 from mcp.client.streamable_http import streamable_http_client
@@ -42,8 +47,11 @@ HEX64 = re.compile(r"^[0-9a-f]{64}$")
 
 
 @asynccontextmanager
-async def stdio_session(stemedb: str, server: str) -> AsyncIterator[ClientSession]:
-    params = StdioServerParameters(command=stemedb, args=["--server", server, "mcp"])
+async def stdio_session(
+    stemedb: str, server: str, token: str | None = None
+) -> AsyncIterator[ClientSession]:
+    args = ["--server", server] + (["--token", token] if token else []) + ["mcp"]
+    params = StdioServerParameters(command=stemedb, args=args)
     async with stdio_client(params) as (read, write):
         async with ClientSession(read, write) as session:
             await session.initialize()
@@ -51,12 +59,14 @@ async def stdio_session(stemedb: str, server: str) -> AsyncIterator[ClientSessio
 
 
 @asynccontextmanager
-async def http_session(server: str) -> AsyncIterator[ClientSession]:
-    async with streamable_http_client(server.rstrip("/") + "/mcp") as streams:
-        read, write = streams[0], streams[1]
-        async with ClientSession(read, write) as session:
-            await session.initialize()
-            yield session
+async def http_session(server: str, token: str | None = None) -> AsyncIterator[ClientSession]:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    async with httpx2.AsyncClient(headers=headers, timeout=60) as client:
+        async with streamable_http_client(server.rstrip("/") + "/mcp", http_client=client) as streams:
+            read, write = streams[0], streams[1]
+            async with ClientSession(read, write) as session:
+                await session.initialize()
+                yield session
 
 
 async def call(s: ClientSession, tool: str, args: dict[str, Any]) -> dict[str, Any]:
@@ -193,6 +203,58 @@ async def check(s: ClientSession, transport: str) -> None:
     print(f"{transport}: all 8 tools checked", flush=True)
 
 
+INITIALIZE = {
+    "jsonrpc": "2.0", "id": 1, "method": "initialize",
+    "params": {"protocolVersion": "2025-06-18", "capabilities": {},
+               "clientInfo": {"name": "raw", "version": "0"}},
+}
+
+
+def refused_without_key(server: str) -> None:
+    """/mcp itself needs a key: no key or an unknown one is a JSON 401 before any MCP."""
+    for headers in ({}, {"Authorization": "Bearer not-a-key"}):
+        r = httpx.post(server.rstrip("/") + "/mcp", json=INITIALIZE, timeout=30, headers={
+            "Accept": "application/json, text/event-stream", **headers})
+        assert r.status_code == 401, (headers, r.status_code, r.text)
+        assert r.json()["error"]["code"] == "unauthorized", r.text
+
+
+async def roles(s: ClientSession, transport: str, role: str) -> None:
+    """What a key of `role` may do through the tools (None: no key at all)."""
+    subject = f"keys:{transport}:{uuid.uuid4().hex[:8]}"
+    claim = {"subject": subject, "predicate": "p", "value": "v", "agent": "a"}
+    if role == "writer":
+        out = await call(s, "assert_claim", claim)
+        assert HEX64.match(out["id"]) and out["status"] == "created", out
+        q = await call(s, "query_claims", {"subject": subject})
+        assert q["results"][0]["resolution"]["winners"] == [out["id"]], q
+        return
+    err = await fails(s, "assert_claim", claim)
+    if role == "reader":
+        assert (err["code"], err["status"]) == ("forbidden", 403), err
+        assert "writer" in err["message"], err
+        q = await call(s, "query_claims", {"subject": subject})
+        assert q["results"] == [], q
+        assert (await call(s, "list_subjects", {"prefix": subject}))["subjects"] == []
+    else:
+        assert (err["code"], err["status"]) == ("unauthorized", 401), err
+        err = await fails(s, "query_claims", {"subject": subject})
+        assert (err["code"], err["status"]) == ("unauthorized", 401), err
+
+
+async def auth(a: argparse.Namespace) -> None:
+    refused_without_key(a.server)
+    for role, key in (("reader", a.reader_key), ("writer", a.writer_key)):
+        async with http_session(a.server, key) as s:
+            assert {t.name for t in (await s.list_tools()).tools} == TOOLS
+            await roles(s, "http", role)
+        async with stdio_session(a.stemedb, a.server, key) as s:
+            await roles(s, "stdio", role)
+    async with stdio_session(a.stemedb, a.server) as s:
+        await roles(s, "stdio", "none")
+    print("auth: no key refused, reader reads, writer writes, over http and stdio", flush=True)
+
+
 async def bench(s: ClientSession, transport: str, calls: int) -> None:
     subject = f"bench:{transport}:{uuid.uuid4().hex[:8]}"
     for i in range(5):
@@ -217,11 +279,16 @@ async def bench(s: ClientSession, transport: str, calls: int) -> None:
 
 async def main() -> int:
     ap = argparse.ArgumentParser()
-    ap.add_argument("mode", choices=["check", "bench"])
+    ap.add_argument("mode", choices=["check", "auth", "bench"])
     ap.add_argument("--stemedb", required=True, help="path of the stemedb CLI binary")
     ap.add_argument("--server", required=True, help="StemeDB base URL, e.g. http://127.0.0.1:18180")
     ap.add_argument("--calls", type=int, default=500)
+    ap.add_argument("--reader-key", help="auth: a key with the reader role")
+    ap.add_argument("--writer-key", help="auth: a key with the writer role")
     a = ap.parse_args()
+    if a.mode == "auth":
+        await auth(a)
+        return 0
     async with stdio_session(a.stemedb, a.server) as s:
         await (check(s, "stdio") if a.mode == "check" else bench(s, "stdio", a.calls))
     async with http_session(a.server) as s:

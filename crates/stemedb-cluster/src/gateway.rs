@@ -127,6 +127,8 @@ pub struct GatewayState {
     pub status: Arc<dyn StatusSource>,
     /// Anti-entropy trigger.
     pub sync: Arc<dyn SyncTrigger>,
+    /// When set, `POST /cluster/sync` needs `Authorization: Bearer <cluster secret>`.
+    pub secret: Option<Arc<stemedb_peer_auth::ClusterSecret>>,
 }
 
 impl GatewayState {
@@ -139,7 +141,17 @@ impl GatewayState {
             min_cluster_size: 0,
             status: Arc::new(NoStatus),
             sync: Arc::new(NoSync),
+            secret: None,
         }
+    }
+
+    /// Requires the cluster secret as the bearer of `POST /cluster/sync`.
+    pub fn with_secret(
+        mut self,
+        secret: Option<Arc<stemedb_peer_auth::ClusterSecret>>,
+    ) -> GatewayState {
+        self.secret = secret;
+        self
     }
 
     /// Sets the replication figures source.
@@ -218,6 +230,12 @@ async fn members(State(s): State<GatewayState>) -> Json<Value> {
 }
 
 async fn status(State(s): State<GatewayState>) -> Json<Value> {
+    Json(status_json(&s))
+}
+
+/// The body of `GET /cluster/status` (also served on the API port as
+/// `GET /v1/cluster/status`).
+pub fn status_json(s: &GatewayState) -> Value {
     let view = s.membership.members();
     let q = quorum::evaluate(&view, s.on_minority, s.min_cluster_size);
     let ids: Vec<&str> = view.iter().map(Member::id).collect();
@@ -240,7 +258,7 @@ async fn status(State(s): State<GatewayState>) -> Json<Value> {
         replication.extend(extra);
     }
     let me = s.membership.me();
-    Json(json!({
+    json!({
         "node_id": me.info.id,
         "generation": me.generation,
         "mode": q.mode.as_str(),
@@ -253,13 +271,29 @@ async fn status(State(s): State<GatewayState>) -> Json<Value> {
         "members": members_value(&view),
         "replication": Value::Object(replication),
         "partitions": partitions,
-    }))
+    })
 }
 
 async fn sync(
     State(s): State<GatewayState>,
+    headers: axum::http::HeaderMap,
     query: Result<Query<SyncRequest>, QueryRejection>,
 ) -> Response {
+    if let Some(secret) = &s.secret {
+        let bearer = headers
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "));
+        if let Err(why) = secret.check_bearer(bearer) {
+            tracing::warn!(reason = %why, "POST /cluster/sync refused: no valid cluster secret");
+            return error_response(
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "POST /cluster/sync needs Authorization: Bearer <cluster secret> (cluster.secret_file)",
+                None,
+            );
+        }
+    }
     let req = match query {
         Ok(Query(r)) => r,
         Err(e) => {

@@ -52,13 +52,30 @@ pub struct QueryResult {
 impl QueryResult {
     /// The SPEC §3 response body.
     pub fn to_json(&self) -> Value {
+        self.to_json_with(true)
+    }
+
+    /// The SPEC §3 response body; `candidates = false` leaves each result's
+    /// `candidates` list out (`candidates=false`: callers that need only the
+    /// answer). The resolution is the same either way.
+    pub fn to_json_with(&self, candidates: bool) -> Value {
         json!({
-            "results": self.results.iter().map(|r| json!({
-                "subject": r.subject,
-                "predicate": r.predicate,
-                "candidates": r.candidates.iter().map(CandidateOut::to_json).collect::<Vec<_>>(),
-                "resolution": r.resolution.as_ref().map(Resolution::to_json),
-            })).collect::<Vec<_>>(),
+            "results": self.results.iter().map(|r| {
+                let mut m = serde_json::Map::new();
+                m.insert("subject".into(), json!(r.subject));
+                m.insert("predicate".into(), json!(r.predicate));
+                if candidates {
+                    m.insert(
+                        "candidates".into(),
+                        Value::Array(r.candidates.iter().map(CandidateOut::to_json).collect()),
+                    );
+                }
+                m.insert(
+                    "resolution".into(),
+                    r.resolution.as_ref().map_or(Value::Null, Resolution::to_json),
+                );
+                Value::Object(m)
+            }).collect::<Vec<_>>(),
             "next_cursor": self.next_cursor,
         })
     }

@@ -7,12 +7,11 @@
 //! `cargo run --release -p stemedb-replication --example converge -- [shared] [missing]`
 //! (defaults 100000 100000).
 
-use std::sync::Arc;
 use std::time::Instant;
 
 use stemedb_records::{Assertion, Lifecycle, Object, Record, SignedRecord, Vote};
 use stemedb_replication::{
-    MerkleIndex, Peer, PeerConfig, ReplicationState, all_partitions, serve_listener, sync_with,
+    Peer, PeerConfig, ReplicationState, all_partitions, serve_listener, sync_with,
 };
 use stemedb_storage::{Store, StoreConfig};
 
@@ -104,13 +103,6 @@ fn main() -> Res<()> {
         shared,
         t.elapsed().as_secs_f64()
     );
-    let t = Instant::now();
-    let merkle_a = Arc::new(MerkleIndex::build(&a)?);
-    let merkle_b = Arc::new(MerkleIndex::build(&b)?);
-    println!(
-        "merkle build (both stores): {:.2}s",
-        t.elapsed().as_secs_f64()
-    );
 
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -122,14 +114,14 @@ fn main() -> Res<()> {
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let server = tokio::spawn(serve_listener(
             listener,
-            ReplicationState::new(a.clone(), merkle_a.clone()),
+            ReplicationState::new(a.clone()),
             async {
                 let _ = stopped.await;
             },
         ));
         let peer = Peer::new(&addr.to_string(), PeerConfig::default())?;
         let t = Instant::now();
-        let r = sync_with(&peer, &b, &merkle_b, &all_partitions()).await?;
+        let r = sync_with(&peer, &b, &all_partitions()).await?;
         let secs = t.elapsed().as_secs_f64();
         println!("round 1: {r:?}");
         println!(
@@ -148,7 +140,7 @@ fn main() -> Res<()> {
                 / shared.max(1) as f64
         );
         let t = Instant::now();
-        let r2 = sync_with(&peer, &b, &merkle_b, &all_partitions()).await?;
+        let r2 = sync_with(&peer, &b, &all_partitions()).await?;
         println!("round 2 (no difference): {:.3}s, {r2:?}", t.elapsed().as_secs_f64());
         let same = all_partitions()
             .into_iter()

@@ -6,7 +6,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use prost::Message;
+use stemedb_peer_auth::{ClusterSecret, RPC_METADATA_KEY};
 use stemedb_records::{RecordId, SignedRecord};
+use tonic::service::Interceptor;
+use tonic::service::interceptor::InterceptedService;
 use tonic::transport::{Channel, Endpoint};
 
 use crate::error::{ReplicationError, Result};
@@ -94,11 +97,31 @@ pub struct PeerDigest {
     pub buckets: Option<Box<[Digest; BUCKETS]>>,
 }
 
+/// Adds the cluster-secret token to every outgoing call (no secret: nothing).
+#[derive(Clone)]
+pub struct CallToken(Option<Arc<ClusterSecret>>);
+
+impl Interceptor for CallToken {
+    fn call(
+        &mut self,
+        mut req: tonic::Request<()>,
+    ) -> std::result::Result<tonic::Request<()>, tonic::Status> {
+        if let Some(secret) = &self.0 {
+            let token = secret.rpc_token(crate::server::now_ms());
+            let value = token
+                .parse()
+                .map_err(|_| tonic::Status::internal("cluster token is not valid metadata"))?;
+            req.metadata_mut().insert(RPC_METADATA_KEY, value);
+        }
+        Ok(req)
+    }
+}
+
 /// A client of one peer's replication service. Cheap to clone; clones share the connection.
 #[derive(Clone)]
 pub struct Peer {
     addr: String,
-    client: ReplicationClient<Channel>,
+    client: ReplicationClient<InterceptedService<Channel, CallToken>>,
     traffic: Arc<Traffic>,
 }
 
@@ -111,6 +134,15 @@ impl std::fmt::Debug for Peer {
 impl Peer {
     /// A peer at `addr` (`host:port`); nothing connects until the first call.
     pub fn new(addr: &str, cfg: PeerConfig) -> Result<Peer> {
+        Peer::with_secret(addr, cfg, None)
+    }
+
+    /// A peer whose calls carry a one-time token made with `secret` (when set).
+    pub fn with_secret(
+        addr: &str,
+        cfg: PeerConfig,
+        secret: Option<Arc<ClusterSecret>>,
+    ) -> Result<Peer> {
         let endpoint = Endpoint::from_shared(format!("http://{addr}"))
             .map_err(|source| ReplicationError::Transport {
                 peer: addr.to_string(),
@@ -119,9 +151,10 @@ impl Peer {
             .connect_timeout(cfg.connect_timeout)
             .timeout(cfg.request_timeout)
             .tcp_nodelay(true);
-        let client = ReplicationClient::new(endpoint.connect_lazy())
-            .max_decoding_message_size(MAX_MESSAGE_BYTES)
-            .max_encoding_message_size(MAX_MESSAGE_BYTES);
+        let client =
+            ReplicationClient::with_interceptor(endpoint.connect_lazy(), CallToken(secret))
+                .max_decoding_message_size(MAX_MESSAGE_BYTES)
+                .max_encoding_message_size(MAX_MESSAGE_BYTES);
         Ok(Peer {
             addr: addr.to_string(),
             client,
@@ -166,7 +199,7 @@ impl Peer {
     where
         Req: Message,
         Rep: Message,
-        F: FnOnce(ReplicationClient<Channel>, Req) -> Fut,
+        F: FnOnce(ReplicationClient<InterceptedService<Channel, CallToken>>, Req) -> Fut,
         Fut: std::future::Future<Output = std::result::Result<tonic::Response<Rep>, tonic::Status>>,
     {
         let sent = req.encoded_len();

@@ -6,7 +6,7 @@
 //! - [`proto`]: code generated from `proto/replication.proto` (service `Replication`).
 //! - [`wire`]: packed ids, sparse bucket digests, push statuses, send order.
 //! - [`prefix`]: bucket comparison by short id prefixes with a check digest (`MatchPrefixes`, prefix `Fetch`).
-//! - [`merkle`]: [`MerkleIndex`], 256 XOR bucket digests per partition, and [`partition_of`].
+//! - [`merkle`]: comparing bucket digests (the store keeps them: `stemedb_storage::digest`).
 //! - [`hints`]: [`HintQueue`], the durable hinted-handoff queue under `data_dir/hints`.
 //! - [`server`]: [`ReplicationService`] over a store and its digests; [`serve`].
 //! - [`client`]: [`Peer`], a lazily connected client with timeouts.
@@ -39,6 +39,6 @@ pub use client::{Fetched, Peer, PeerConfig, PeerDigest, PushOutcome, Traffic};
 pub use deliver::deliver_hints;
 pub use error::{ReplicationError, Result};
 pub use hints::HintQueue;
-pub use merkle::{MerkleIndex, Placement, all_partitions, partition_of};
+pub use merkle::all_partitions;
 pub use server::{PushObserver, ReplicationService, ReplicationState, serve, serve_listener};
 pub use sync::{SyncMode, SyncOptions, SyncReport, sync_with, sync_with_mode, sync_with_options};

@@ -9,7 +9,7 @@ use crate::client::{Fetched, Peer};
 use crate::error::{ReplicationError, Result, blocking};
 use crate::prefix::BucketPrefixes;
 use crate::proto::{FetchPhase, PushStatus};
-use crate::server::{ReplicationState, append_noting};
+use crate::server::ReplicationState;
 use crate::wire::{batches, send_order};
 
 /// Ids per id `Fetch` call.
@@ -165,7 +165,7 @@ async fn append_local(
             .filter(|(_, r)| has_reference(r))
             .map(|(i, r)| (i, r.clone()))
             .collect();
-        let outcomes = append_noting(&state, records)?;
+        let outcomes = state.store.append(records)?;
         let mut created = 0;
         for o in &outcomes {
             match o {

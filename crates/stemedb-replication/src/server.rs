@@ -1,16 +1,19 @@
-//! The gRPC `Replication` service over a [`Store`] and its [`MerkleIndex`].
+//! The gRPC `Replication` service over a [`Store`] and the bucket digests it keeps.
 
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use stemedb_peer_auth::{ClusterSecret, RPC_METADATA_KEY, ReplayGuard};
 use stemedb_records::{RecordId, SignedRecord};
 use stemedb_storage::{StorageError, Store, partition};
+use tonic::service::Interceptor;
+use tonic::service::interceptor::InterceptedService;
 use tonic::transport::server::TcpIncoming;
 use tonic::{Request, Response, Status};
 
 use crate::error::{ReplicationError, Result};
-use crate::merkle::{MerkleIndex, Placement, root_of};
+use crate::merkle::root_of;
 use crate::prefix::{BucketPrefixes, answer, encode_answer, pack_groups, unpack_groups_within};
 use crate::proto::replication_server::{Replication, ReplicationServer};
 use crate::proto::{
@@ -36,21 +39,24 @@ pub const MATCH_REPLY_BUDGET: usize = 8 * 1024 * 1024;
 /// What the service needs: the store, its digests, and who to tell about pushed records.
 #[derive(Clone)]
 pub struct ReplicationState {
-    /// The local store.
+    /// The local store (it keeps its own bucket digests).
     pub store: Store,
-    /// Bucket digests of the local store, updated for every record the service creates.
-    pub merkle: Arc<MerkleIndex>,
     /// Told about the records each `Push` created, before the reply.
     pub on_push: Option<Arc<dyn PushObserver>>,
+    /// When set, every call must carry a valid one-time token made with it.
+    pub secret: Option<Arc<ClusterSecret>>,
+    /// Refuse pushed records without a signature (`api.require_signatures`).
+    pub require_signatures: bool,
 }
 
 impl ReplicationState {
     /// A state with no push observer.
-    pub fn new(store: Store, merkle: Arc<MerkleIndex>) -> ReplicationState {
+    pub fn new(store: Store) -> ReplicationState {
         ReplicationState {
             store,
-            merkle,
             on_push: None,
+            secret: None,
+            require_signatures: false,
         }
     }
 }
@@ -76,12 +82,62 @@ impl ReplicationService {
         ReplicationService { state }
     }
 
-    /// The tonic server wrapper with message limits set.
-    pub fn into_server(self) -> ReplicationServer<ReplicationService> {
-        ReplicationServer::new(self)
+    /// The tonic server wrapper with message limits set and, with a
+    /// cluster secret, every call authenticated before it reaches the service.
+    pub fn into_server(
+        self,
+    ) -> InterceptedService<ReplicationServer<ReplicationService>, CallAuth> {
+        let auth = CallAuth {
+            secret: self.state.secret.clone(),
+            guard: Arc::new(ReplayGuard::default()),
+        };
+        let server = ReplicationServer::new(self)
             .max_decoding_message_size(MAX_MESSAGE_BYTES)
-            .max_encoding_message_size(MAX_MESSAGE_BYTES)
+            .max_encoding_message_size(MAX_MESSAGE_BYTES);
+        InterceptedService::new(server, auth)
     }
+}
+
+/// Checks each incoming call's cluster-secret token (no secret: lets all through).
+#[derive(Clone)]
+pub struct CallAuth {
+    secret: Option<Arc<ClusterSecret>>,
+    guard: Arc<ReplayGuard>,
+}
+
+impl Interceptor for CallAuth {
+    fn call(&mut self, req: Request<()>) -> std::result::Result<Request<()>, Status> {
+        let Some(secret) = &self.secret else {
+            return Ok(req);
+        };
+        let token = req
+            .metadata()
+            .get(RPC_METADATA_KEY)
+            .and_then(|v| v.to_str().ok());
+        match secret.check_rpc_token(token, now_ms(), &self.guard) {
+            Ok(()) => Ok(req),
+            Err(why) => {
+                metrics::counter!("replication_calls_rejected_total", "reason" => why.as_str())
+                    .increment(1);
+                let from = req
+                    .remote_addr()
+                    .map(|a| a.to_string())
+                    .unwrap_or_else(|| "?".into());
+                tracing::warn!(%from, reason = %why, "refused a replication call without a valid cluster-secret token");
+                Err(Status::unauthenticated(format!(
+                    "replication calls need a valid cluster-secret token ({why})"
+                )))
+            }
+        }
+    }
+}
+
+/// Wall-clock milliseconds since the Unix epoch.
+pub(crate) fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
 }
 
 fn status_of(e: ReplicationError) -> Status {
@@ -162,38 +218,79 @@ fn match_groups(
 }
 
 /// Decodes, appends and digests pushed records; one result per input, in order.
+/// `api.require_signatures` on the replication path: the same rule as over
+/// HTTP, so a pushed record is refused unless it carries a valid signature.
+fn enforce_signatures(decoded: &mut [std::result::Result<SignedRecord, (Vec<u8>, String)>]) {
+    let mut signed: Vec<usize> = Vec::new();
+    for (i, d) in decoded.iter_mut().enumerate() {
+        if let Ok(rec) = d {
+            if rec.signature().is_none() {
+                let id = rec.id().as_bytes().to_vec();
+                *d = Err((
+                    id,
+                    "unsigned record refused: api.require_signatures is on".into(),
+                ));
+            } else {
+                signed.push(i);
+            }
+        }
+    }
+    let recs: Vec<&SignedRecord> = signed
+        .iter()
+        .filter_map(|i| decoded[*i].as_ref().ok())
+        .collect();
+    let verdicts = stemedb_records::sign::verify_batch(&recs);
+    let failed: Vec<(usize, String)> = signed
+        .iter()
+        .zip(verdicts)
+        .filter_map(|(i, v)| v.err().map(|e| (*i, e.to_string())))
+        .collect();
+    for (i, why) in failed {
+        let id = decoded[i]
+            .as_ref()
+            .map(|r| r.id().as_bytes().to_vec())
+            .unwrap_or_default();
+        decoded[i] = Err((id, why));
+    }
+}
+
 pub(crate) fn apply_push(state: &ReplicationState, raw: &[Vec<u8>]) -> Result<Vec<PushResult>> {
+    let mut decoded: Vec<std::result::Result<SignedRecord, (Vec<u8>, String)>> = raw
+        .iter()
+        .map(|bytes| SignedRecord::from_stored(bytes).map_err(|e| (Vec::new(), e.to_string())))
+        .collect();
+    if state.require_signatures {
+        enforce_signatures(&mut decoded);
+    }
     let mut results: Vec<Option<PushResult>> = Vec::with_capacity(raw.len());
     let mut valid: Vec<SignedRecord> = Vec::with_capacity(raw.len());
-    for bytes in raw {
-        match SignedRecord::from_stored(bytes) {
+    for d in decoded {
+        match d {
             Ok(rec) => {
                 results.push(None);
                 valid.push(rec);
             }
-            Err(e) => results.push(Some(PushResult {
+            Err((id, error)) => results.push(Some(PushResult {
                 status: PushStatus::Invalid as i32,
-                id: Vec::new(),
-                error: e.to_string(),
+                id,
+                error,
             })),
         }
     }
     let ids: Vec<RecordId> = valid.iter().map(SignedRecord::id).collect();
-    let places: Vec<Placement> = valid.iter().map(Placement::of).collect();
     let outcomes = if valid.is_empty() {
         Vec::new()
     } else {
-        append_noting(state, valid)?
+        state.store.append(valid)?
     };
     if let Some(observer) = &state.on_push {
-        let mut created = Vec::new();
-        for (place, outcome) in places.into_iter().zip(&outcomes) {
-            if let Ok(a) = outcome
-                && a.status == stemedb_storage::AppendStatus::Created
-            {
-                created.push((a.id, place.resolve(&state.store)?));
-            }
-        }
+        // The store decided each record's partition when it appended it.
+        let created: Vec<(RecordId, u16)> = outcomes
+            .iter()
+            .filter_map(|o| o.as_ref().ok())
+            .filter(|a| a.status == stemedb_storage::AppendStatus::Created)
+            .map(|a| (a.id, a.partition))
+            .collect();
         if !created.is_empty() {
             observer
                 .created(&created)
@@ -215,25 +312,6 @@ pub(crate) fn apply_push(state: &ReplicationState, raw: &[Vec<u8>]) -> Result<Ve
             },
         })
         .collect())
-}
-
-/// Appends records and folds every created one into the Merkle index.
-pub(crate) fn append_noting(
-    state: &ReplicationState,
-    records: Vec<SignedRecord>,
-) -> Result<Vec<stemedb_storage::ItemResult>> {
-    let places: Vec<Placement> = records.iter().map(Placement::of).collect();
-    let outcomes = state.store.append(records)?;
-    for (place, outcome) in places.into_iter().zip(&outcomes) {
-        if let Ok(a) = outcome
-            && a.status == stemedb_storage::AppendStatus::Created
-        {
-            state
-                .merkle
-                .note_appended(place.resolve(&state.store)?, a.id);
-        }
-    }
-    Ok(outcomes)
 }
 
 #[tonic::async_trait]
@@ -265,7 +343,7 @@ impl Replication for ReplicationService {
         let mut partitions = Vec::with_capacity(req.partitions.len());
         for p in req.partitions {
             let p = check_partition(p)?;
-            let merkle = &self.state.merkle;
+            let merkle = self.state.store.digests();
             let unknown = || Status::invalid_argument(format!("unknown partition {p}"));
             // Root and buckets from one snapshot, so they always agree.
             let (root, buckets) = if req.buckets {

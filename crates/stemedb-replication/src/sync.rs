@@ -26,7 +26,6 @@
 //! the next fetch. A round with nothing to do is one `Digests` call.
 
 use std::collections::VecDeque;
-use std::sync::Arc;
 use std::time::Instant;
 
 use stemedb_records::RecordId;
@@ -34,7 +33,7 @@ use stemedb_storage::Store;
 
 use crate::client::Peer;
 use crate::error::{ReplicationError, Result, blocking};
-use crate::merkle::{MerkleIndex, SHORT_DIGEST_LEN, differing_tails};
+use crate::merkle::{SHORT_DIGEST_LEN, differing_tails};
 use crate::metrics as m;
 use crate::prefix::{BucketAnswer, BucketPrefixes, FULL_LEN, prefix_len_for, settle};
 use crate::repair::{fetch_prefixes, push_ids};
@@ -95,20 +94,14 @@ pub struct SyncReport {
 }
 
 /// Runs one anti-entropy round with `peer` over `partitions`, both ways; updates metrics.
-pub async fn sync_with(
-    peer: &Peer,
-    store: &Store,
-    merkle: &Arc<MerkleIndex>,
-    partitions: &[u16],
-) -> Result<SyncReport> {
-    sync_with_options(peer, store, merkle, partitions, SyncOptions::default()).await
+pub async fn sync_with(peer: &Peer, store: &Store, partitions: &[u16]) -> Result<SyncReport> {
+    sync_with_options(peer, store, partitions, SyncOptions::default()).await
 }
 
 /// Runs one anti-entropy round in `mode`; updates metrics.
 pub async fn sync_with_mode(
     peer: &Peer,
     store: &Store,
-    merkle: &Arc<MerkleIndex>,
     partitions: &[u16],
     mode: SyncMode,
 ) -> Result<SyncReport> {
@@ -116,20 +109,19 @@ pub async fn sync_with_mode(
         mode,
         ..SyncOptions::default()
     };
-    sync_with_options(peer, store, merkle, partitions, opts).await
+    sync_with_options(peer, store, partitions, opts).await
 }
 
 /// Runs one anti-entropy round with explicit options; updates metrics.
 pub async fn sync_with_options(
     peer: &Peer,
     store: &Store,
-    merkle: &Arc<MerkleIndex>,
     partitions: &[u16],
     opts: SyncOptions,
 ) -> Result<SyncReport> {
     let started = Instant::now();
     let counted = peer.with_fresh_traffic();
-    let state = ReplicationState::new(store.clone(), merkle.clone());
+    let state = ReplicationState::new(store.clone());
     let result = round(&counted, &state, partitions, opts).await;
     let sent = counted.traffic().sent();
     let received = counted.traffic().received();
@@ -206,7 +198,7 @@ async fn round(
     covers(peer, partitions, roots.iter().map(|d| d.partition))?;
     let differing: Vec<u16> = roots
         .iter()
-        .filter(|d| state.merkle.root(d.partition) != Some(d.root))
+        .filter(|d| state.store.digests().root(d.partition) != Some(d.root))
         .map(|d| d.partition)
         .collect();
     report.partitions_differing = differing.len();
@@ -219,7 +211,9 @@ async fn round(
         let digests = peer.digests_with(chunk, Some(SHORT_DIGEST_LEN)).await?;
         covers(peer, chunk, digests.iter().map(|d| d.partition))?;
         for d in digests {
-            let (Some(theirs), Some(ours)) = (d.buckets, state.merkle.buckets(d.partition)) else {
+            let (Some(theirs), Some(ours)) =
+                (d.buckets, state.store.digests().buckets(d.partition))
+            else {
                 continue;
             };
             buckets.extend(

@@ -52,10 +52,9 @@ async fn hints_survive_restart_and_are_delivered() -> TestResult {
     assert!(hints.oldest_age()?.is_some());
 
     let listener = tokio::net::TcpListener::bind(addr_b).await?;
-    let merkle = Arc::new(stemedb_replication::MerkleIndex::build(&b)?);
     let srv_b = start_on(
         listener,
-        stemedb_replication::ReplicationState::new(b.clone(), merkle),
+        stemedb_replication::ReplicationState::new(b.clone()),
     )
     .await;
     let delivered = deliver_hints(&peer, "node-b", &a, &hints).await?;

@@ -3,15 +3,15 @@
 mod common;
 
 use std::collections::HashMap;
-use std::sync::Arc;
 
 use common::*;
 use stemedb_records::{RecordId, SignedRecord};
 use stemedb_replication::{
-    MerkleIndex, Peer, PeerConfig, ReplicationState, SyncMode, SyncOptions, all_partitions,
-    partition_of, sync_with, sync_with_mode, sync_with_options,
+    Peer, PeerConfig, SyncMode, SyncOptions, all_partitions, sync_with, sync_with_mode,
+    sync_with_options,
 };
 use stemedb_storage::Store;
+use stemedb_storage::digest::{BUCKETS, root_of};
 
 /// (shared, only in A, only in B): annotations only on one side, some of
 /// whose targets are only on that side too, plus global trust and an epoch chain.
@@ -77,11 +77,25 @@ fn assert_same(a: &Store, b: &Store) -> TestResult {
     Ok(())
 }
 
-fn assert_merkle_fresh(store: &Store, merkle: &MerkleIndex) -> TestResult {
-    let rebuilt = MerkleIndex::build(store)?;
+/// The store's digests equal the XOR of its `part` index, computed here.
+fn assert_digests_fresh(store: &Store) -> TestResult {
     for p in all_partitions() {
-        assert_eq!(merkle.buckets(p), rebuilt.buckets(p), "partition {p}");
-        assert_eq!(merkle.root(p), rebuilt.root(p), "partition {p}");
+        let mut buckets = [[0u8; 32]; BUCKETS];
+        for id in store.partition_ids(p)? {
+            for (d, x) in buckets[usize::from(id.0[0])].iter_mut().zip(id.0.iter()) {
+                *d ^= x;
+            }
+        }
+        assert_eq!(
+            store.digests().buckets(p).as_deref(),
+            Some(&buckets),
+            "partition {p}"
+        );
+        assert_eq!(
+            store.digests().root(p),
+            Some(root_of(&buckets)),
+            "partition {p}"
+        );
     }
     Ok(())
 }
@@ -109,9 +123,8 @@ async fn one_round_converges_and_transfers_only_the_difference() -> TestResult {
 
     // B serves; A runs the round (fetches B's extras, pushes its own).
     let srv_b = start(&b).await;
-    let merkle_a = Arc::new(MerkleIndex::build(&a)?);
     let peer = Peer::new(&srv_b.addr.to_string(), PeerConfig::default())?;
-    let report = sync_with(&peer, &a, &merkle_a, &all_partitions()).await?;
+    let report = sync_with(&peer, &a, &all_partitions()).await?;
     println!("round 1: {report:?}, missing {missing_bytes} B, total {total_bytes} B");
 
     assert_same(&a, &b)?;
@@ -133,11 +146,11 @@ async fn one_round_converges_and_transfers_only_the_difference() -> TestResult {
     );
 
     // Both digest sets are still exact after incremental updates.
-    assert_merkle_fresh(&a, &merkle_a)?;
-    assert_merkle_fresh(&b, &srv_b.state.merkle)?;
+    assert_digests_fresh(&a)?;
+    assert_digests_fresh(&b)?;
 
     // A second round finds nothing and costs only the root exchange.
-    let again = sync_with(&peer, &a, &merkle_a, &all_partitions()).await?;
+    let again = sync_with(&peer, &a, &all_partitions()).await?;
     println!("round 2: {again:?}");
     assert_eq!(again.partitions_differing, 0);
     assert_eq!(again.records_fetched + again.records_pushed, 0);
@@ -157,32 +170,26 @@ async fn empty_side_pulls_everything_annotations_after_targets() -> TestResult {
     append_all(&a, &shared[..600]);
     append_all(&a, &only_a);
     let srv_a = start(&a).await;
-    let merkle_b = Arc::new(MerkleIndex::build(&b)?);
     let peer = Peer::new(&srv_a.addr.to_string(), PeerConfig::default())?;
-    let report = sync_with(&peer, &b, &merkle_b, &all_partitions()).await?;
+    let report = sync_with(&peer, &b, &all_partitions()).await?;
     assert_eq!(report.records_fetched, 900, "every record, none rejected");
     assert_same(&a, &b)?;
-    assert_merkle_fresh(&b, &merkle_b)?;
+    assert_digests_fresh(&b)?;
     srv_a.stop().await;
     Ok(())
 }
 
 #[test]
-fn merkle_incremental_equals_rebuilt() -> TestResult {
+fn digests_incremental_equal_the_partition_index() -> TestResult {
     let (shared, only_a, only_b) = dataset();
     let (_d, s) = store();
-    let merkle = Arc::new(MerkleIndex::build(&s)?);
-    let state = ReplicationState::new(s.clone(), merkle.clone());
-    // Append through the store and fold in what it reports created, as a coordinator does.
+    // Append through the store (duplicates included): it folds what it creates.
     for chunk in [&shared[..], &only_a[..], &only_b[..], &shared[..10]] {
-        let results = s.append(chunk.to_vec())?;
-        for (rec, r) in chunk.iter().zip(results) {
-            if r?.status == stemedb_storage::AppendStatus::Created {
-                merkle.note_appended(stemedb_replication::partition_of(&s, rec)?, rec.id());
-            }
+        for r in s.append(chunk.to_vec())? {
+            r?;
         }
     }
-    assert_merkle_fresh(&state.store, &merkle)?;
+    assert_digests_fresh(&s)?;
     Ok(())
 }
 
@@ -207,14 +214,12 @@ async fn push_only_gives_the_peer_our_records_and_takes_nothing() -> TestResult 
 
     // B serves; A hands off what it holds.
     let srv_b = start(&b).await;
-    let merkle_a = Arc::new(MerkleIndex::build(&a)?);
     let peer = Peer::new(&srv_b.addr.to_string(), PeerConfig::default())?;
-    let report =
-        sync_with_mode(&peer, &a, &merkle_a, &all_partitions(), SyncMode::PushOnly).await?;
+    let report = sync_with_mode(&peer, &a, &all_partitions(), SyncMode::PushOnly).await?;
     println!("push-only: {report:?}");
 
     assert_eq!(snapshot(&a)?, a_before, "A fetched or appended nothing");
-    assert_merkle_fresh(&a, &merkle_a)?;
+    assert_digests_fresh(&a)?;
     assert_eq!(report.records_fetched, 0);
     assert_eq!(
         report.records_pushed,
@@ -230,10 +235,10 @@ async fn push_only_gives_the_peer_our_records_and_takes_nothing() -> TestResult 
     }
     let total: usize = b_after.iter().map(Vec::len).sum();
     assert_eq!(total, shared.len() + only_a.len() + only_b.len());
-    assert_merkle_fresh(&b, &srv_b.state.merkle)?;
+    assert_digests_fresh(&b)?;
 
     // Again: B lacks nothing of A's, so nothing moves, and still nothing comes back.
-    let again = sync_with_mode(&peer, &a, &merkle_a, &all_partitions(), SyncMode::PushOnly).await?;
+    let again = sync_with_mode(&peer, &a, &all_partitions(), SyncMode::PushOnly).await?;
     println!("push-only again: {again:?}");
     assert_eq!(again.records_pushed + again.records_fetched, 0);
     assert_eq!(snapshot(&a)?, a_before);
@@ -270,15 +275,18 @@ async fn prefix_collisions_are_caught_and_settled_with_whole_ids() -> TestResult
         append_all(&a, std::slice::from_ref(&x));
         append_all(&b, shared);
         append_all(&b, std::slice::from_ref(&y));
-        assert_eq!(partition_of(&a, &x)?, partition_of(&b, &y)?);
+        let part = |r: &SignedRecord| {
+            let a = r.record().as_assertion().expect("an assertion");
+            stemedb_storage::partition::of_subject(&a.subject)
+        };
+        assert_eq!(part(&x), part(&y));
         let srv_b = start(&b).await;
-        let merkle_a = Arc::new(MerkleIndex::build(&a)?);
         let peer = Peer::new(&srv_b.addr.to_string(), PeerConfig::default())?;
         let opts = SyncOptions {
             mode,
             prefix_len: Some(1),
         };
-        let report = sync_with_options(&peer, &a, &merkle_a, &all_partitions(), opts).await?;
+        let report = sync_with_options(&peer, &a, &all_partitions(), opts).await?;
         println!("{mode:?}: {report:?}");
         assert_eq!(report.buckets_differing, 1);
         assert_eq!(
@@ -297,8 +305,8 @@ async fn prefix_collisions_are_caught_and_settled_with_whole_ids() -> TestResult
                 assert!(a.get(y.id())?.is_none(), "push-only takes nothing");
             }
         }
-        assert_merkle_fresh(&a, &merkle_a)?;
-        assert_merkle_fresh(&b, &srv_b.state.merkle)?;
+        assert_digests_fresh(&a)?;
+        assert_digests_fresh(&b)?;
         srv_b.stop().await;
     }
     Ok(())

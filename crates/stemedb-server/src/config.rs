@@ -80,6 +80,16 @@ pub struct ApiConfig {
     pub request_timeout_ms: u64,
     /// Legacy admin credential: `Authorization: Bearer <token>` is an admin.
     pub admin_token: Option<String>,
+    /// PEM certificate chain: with `tls_key`, the API and the gateway serve TLS.
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of `tls_cert`.
+    pub tls_key: Option<PathBuf>,
+    /// TLS handshake and HTTP/1.1 request head deadline (and keep-alive idle limit), ms.
+    pub header_read_timeout_ms: u64,
+    /// Longest wait for the next piece of a request body, ms.
+    pub body_read_timeout_ms: u64,
+    /// Most open connections (API and gateway each); over it new ones wait.
+    pub max_connections: usize,
     /// Origins allowed to call the API from a browser (CORS); `*` = any.
     pub cors_origins: Vec<String>,
 }
@@ -93,6 +103,11 @@ impl Default for ApiConfig {
             max_batch: 10_000,
             request_timeout_ms: 30_000,
             admin_token: None,
+            tls_cert: None,
+            tls_key: None,
+            header_read_timeout_ms: 10_000,
+            body_read_timeout_ms: 10_000,
+            max_connections: 10_000,
             cors_origins: Vec::new(),
         }
     }
@@ -152,6 +167,9 @@ pub struct ClusterConfig {
     pub swim_addr: String,
     /// SWIM addresses of other nodes to join through.
     pub seeds: Vec<String>,
+    /// File holding the shared cluster secret (current, optionally previous):
+    /// authenticates SWIM, replication and `POST /cluster/sync`.
+    pub secret_file: Option<PathBuf>,
 }
 
 impl Default for ClusterConfig {
@@ -163,6 +181,7 @@ impl Default for ClusterConfig {
             rpc_addr: "0.0.0.0:18182".into(),
             swim_addr: "0.0.0.0:18183".into(),
             seeds: Vec::new(),
+            secret_file: None,
         }
     }
 }
@@ -293,6 +312,11 @@ impl Config {
             ("api", "max_batch") => self.api.max_batch = int(var, raw)?,
             ("api", "request_timeout_ms") => self.api.request_timeout_ms = int(var, raw)?,
             ("api", "admin_token") => self.api.admin_token = Some(s),
+            ("api", "tls_cert") => self.api.tls_cert = Some(PathBuf::from(s)),
+            ("api", "tls_key") => self.api.tls_key = Some(PathBuf::from(s)),
+            ("api", "header_read_timeout_ms") => self.api.header_read_timeout_ms = int(var, raw)?,
+            ("api", "body_read_timeout_ms") => self.api.body_read_timeout_ms = int(var, raw)?,
+            ("api", "max_connections") => self.api.max_connections = int(var, raw)?,
             ("api", "cors_origins") => self.api.cors_origins = list(raw),
             ("auth", "keys_file") => {
                 self.auth = Some(AuthConfig {
@@ -317,6 +341,7 @@ impl Config {
             ("cluster", "bind_addr") => self.cluster.bind_addr = s,
             ("cluster", "rpc_addr") => self.cluster.rpc_addr = s,
             ("cluster", "swim_addr") => self.cluster.swim_addr = s,
+            ("cluster", "secret_file") => self.cluster.secret_file = Some(PathBuf::from(s)),
             ("cluster", "seeds") => self.cluster.seeds = list(raw),
             ("replication", "factor") => self.replication.factor = int(var, raw)?,
             ("replication", "write_ack") => self.replication.write_ack = int(var, raw)?,
@@ -489,6 +514,28 @@ fn validate(l: &Loaded) -> Result<(), ConfigError> {
     }
     if c.api.admin_token.as_deref().is_some_and(str::is_empty) {
         return fail("api.admin_token", "must not be empty when set".into());
+    }
+    if c.api.tls_cert.is_some() != c.api.tls_key.is_some() {
+        let missing = if c.api.tls_cert.is_some() {
+            "api.tls_key"
+        } else {
+            "api.tls_cert"
+        };
+        return fail(
+            missing,
+            "api.tls_cert and api.tls_key must be set together".into(),
+        );
+    }
+    for (key, v) in [
+        ("api.header_read_timeout_ms", c.api.header_read_timeout_ms),
+        ("api.body_read_timeout_ms", c.api.body_read_timeout_ms),
+    ] {
+        if v < 100 {
+            return fail(key, "must be at least 100".into());
+        }
+    }
+    if c.api.max_connections == 0 {
+        return fail("api.max_connections", "must be at least 1".into());
     }
     if let Some(bad) = c.api.cors_origins.iter().find(|o| !origin_ok(o)) {
         return fail(

@@ -149,3 +149,18 @@ impl From<tokio::task::JoinError> for ApiError {
         ApiError::internal(e)
     }
 }
+
+/// Cluster refusals: 503 with `Retry-After` (`read_only`,
+/// `replication_unavailable`); anything else is internal.
+impl From<crate::cluster::ClusterWriteError> for ApiError {
+    fn from(e: crate::cluster::ClusterWriteError) -> Self {
+        use crate::cluster::ClusterWriteError as E;
+        match e {
+            E::ReadOnly(message) => ApiError::unavailable("read_only", message, 1),
+            E::Unavailable { .. } => {
+                ApiError::unavailable("replication_unavailable", e.to_string(), 1)
+            }
+            E::Hints(_) | E::Task(_) => ApiError::internal(e),
+        }
+    }
+}

@@ -9,12 +9,17 @@
 //! - [`state`]: [`state::AppState`], shared by every handler.
 //! - [`error`]: [`error::ApiError`], the one JSON error body of every failure.
 //! - [`extract`]: JSON / NDJSON bodies and query parameters with precise errors.
+//! - [`write`]: the write service every write route calls after parsing
+//!   (policy → append → replicate), detached from the request in cluster mode.
 //! - [`routes`]: one module per endpoint group (writes, annotations, admin,
 //!   reads, query, listings and export, operations, docs).
 //! - [`mcp`]: `/mcp`, the MCP tools over streamable HTTP with an in-process backend.
 //! - [`openapi`]: the OpenAPI 3.1 document generated from the handlers.
 //! - [`metrics`]: the Prometheus recorder, request metrics and gauges.
 //! - [`shutdown`]: SIGTERM/SIGINT handling and the grace period.
+//! - [`listen`]: the accept loop (TLS, HTTP/1.1 and HTTP/2, read timeouts, connection cap).
+//! - [`tls`]: certificate loading and reload on SIGHUP.
+//! - [`tools`]: `stemedb-api verify` and `stemedb-api restore` (offline).
 //!
 //! See `docs/http-api.md` for the endpoint reference.
 
@@ -23,6 +28,7 @@ pub mod cluster;
 pub mod config;
 pub mod error;
 pub mod extract;
+pub mod listen;
 pub mod mcp;
 pub mod metrics;
 pub mod openapi;
@@ -31,6 +37,9 @@ pub mod routes;
 pub mod server;
 pub mod shutdown;
 pub mod state;
+pub mod tls;
+pub mod tools;
+pub mod write;
 
 pub use config::{Config, ConfigError};
 pub use error::ApiError;

@@ -23,7 +23,7 @@ struct Args {
     /// Log as JSON lines instead of text.
     #[arg(long)]
     log_json: bool,
-    /// Manage API keys instead of serving.
+    /// Without a subcommand the server runs.
     #[command(subcommand)]
     command: Option<Sub>,
 }
@@ -33,6 +33,13 @@ enum Sub {
     /// Manage the API keys file (`[auth] keys_file`): add, list, revoke.
     #[command(subcommand)]
     Keys(KeysCmd),
+    /// Check a data directory or a backup (offline): every frame's CRC, every
+    /// record re-hashed, the manifest (backup) or the indexes against the log
+    /// (data dir). Exit 0 when sound; otherwise the first bad file and offset, exit 1.
+    Verify(stemedb_server::tools::VerifyArgs),
+    /// Build a new data directory from a backup (full or incremental chain)
+    /// and/or an archive directory, optionally only up to a commit time.
+    Restore(stemedb_server::tools::RestoreArgs),
 }
 
 #[derive(Debug, clap::Subcommand)]
@@ -136,6 +143,11 @@ fn main() -> ExitCode {
         return run_keys(cmd);
     }
     init_logging(args.log_json);
+    match args.command {
+        Some(Sub::Verify(a)) => return stemedb_server::tools::verify(&a),
+        Some(Sub::Restore(a)) => return stemedb_server::tools::restore(&a),
+        Some(Sub::Keys(_)) | None => {}
+    }
     let env = std::env::vars_os()
         .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)));
     let loaded = match stemedb_server::config::load(args.config.as_deref(), env) {

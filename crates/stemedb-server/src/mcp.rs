@@ -107,18 +107,19 @@ pub fn routes(api: Router, bind: Option<SocketAddr>, max_body: usize) -> Router 
 /// `Content-Type: application/json`. Stateless: no `Mcp-Session-Id`; `GET`
 /// and `DELETE` are 405. A tool's own failure is a JSON-RPC result with
 /// `isError: true` and `{"error": {"code", "message", "field", "status"}}`.
+/// The transport's refusals (403 Host, 405, 406, 413, 415) are plain text;
+/// 401 and 429 come from the API's auth gate and rate limits (JSON).
 /// (Documentation only: the route is served by rmcp's `StreamableHttpService`.)
 #[utoipa::path(post, path = "/mcp", tag = "mcp",
     request_body(content = Object, content_type = "application/json",
         description = "A JSON-RPC 2.0 request or notification"),
     responses(
-        (status = 200, description = "The JSON-RPC response", content_type = "application/json", body = Object),
+        (status = 200, description = "The JSON-RPC response (a result, a tool error with isError, or a JSON-RPC error)", content_type = "application/json", body = Object),
         (status = 202, description = "A notification or response was accepted"),
-        (status = 400, description = "Not a valid JSON-RPC message"),
-        (status = 403, description = "Host header not allowed (loopback binds accept loopback hosts only)"),
-        (status = 405, description = "GET or DELETE: this endpoint is stateless"),
-        (status = 406, description = "Accept must include application/json and text/event-stream"),
-        (status = 413, description = "Body over api.max_body_bytes"),
-        (status = 415, description = "Content-Type must be application/json"),
+        (status = 403, description = "Host header not allowed (a loopback bind accepts loopback hosts only)", content_type = "text/plain", body = String),
+        (status = 405, description = "GET or DELETE: this endpoint is stateless", content_type = "text/plain", body = String),
+        (status = 406, description = "Accept must include application/json and text/event-stream", content_type = "text/plain", body = String),
+        (status = 413, description = "Body over api.max_body_bytes", content_type = "text/plain", body = String),
+        (status = 415, description = "Content-Type is not application/json, or the body is not a JSON-RPC 2.0 message", content_type = "text/plain", body = String),
     ))]
 pub async fn mcp_endpoint_doc() {}

@@ -295,6 +295,58 @@ pub struct NotReadyBody {
     pub error: Value,
 }
 
+/// Cluster status (`GET /v1/cluster/status`), as the gateway's `GET /cluster/status`.
+#[derive(Serialize, ToSchema)]
+pub struct ClusterStatus {
+    /// This node's `cluster.node_id`, or null on a single node.
+    pub node_id: Option<String>,
+    /// `single` (one node), `read_write` or `read_only`.
+    pub mode: String,
+    /// `{"visible", "total", "majority", "on_minority"}`, or null on a single node.
+    #[schema(value_type = Option<Object>)]
+    pub quorum: Option<Value>,
+    /// Members as in `GET /cluster/members` (`id`, `status`, addresses, `last_seen`, `generation`).
+    #[schema(value_type = Vec<Object>)]
+    pub members: Vec<Value>,
+    /// `{"factor", "hints_pending", "replication_lag_seconds", "last_anti_entropy"}`, or null on a single node.
+    #[schema(value_type = Option<Object>)]
+    pub replication: Option<Value>,
+    /// `[{"partition", "replicas"}]`: the replica node ids of each partition.
+    #[schema(value_type = Vec<Object>)]
+    pub partitions: Vec<Value>,
+}
+
+/// One segment's committed extent in a backup plan.
+#[derive(Serialize, ToSchema)]
+pub struct BackupSegment {
+    /// Segment number.
+    pub segment: u32,
+    /// Committed bytes to copy (header included).
+    pub size: u64,
+}
+
+/// A log position.
+#[derive(Serialize, ToSchema)]
+pub struct BackupPosition {
+    /// Segment number.
+    pub segment: u32,
+    /// Byte offset.
+    pub offset: u32,
+}
+
+/// Answer of `GET /v1/admin/backup`.
+#[derive(Serialize, ToSchema)]
+pub struct BackupPlan {
+    /// 1.
+    pub format_version: u32,
+    /// End of the last group commit when the backup started.
+    pub log_end: BackupPosition,
+    /// Every segment up to `log_end`, with its committed size.
+    pub segments: Vec<BackupSegment>,
+    /// `rebuilt_on_restore`: the index is not copied.
+    pub index: String,
+}
+
 /// The generated OpenAPI document.
 #[derive(OpenApi)]
 #[openapi(
@@ -309,6 +361,8 @@ pub struct NotReadyBody {
         crate::routes::annotations::vote,
         crate::routes::admin::trust,
         crate::routes::admin::epoch,
+        crate::routes::backup::plan,
+        crate::routes::backup::segment,
         crate::routes::read::get_record,
         crate::routes::read::trace,
         crate::routes::query::query,
@@ -322,11 +376,17 @@ pub struct NotReadyBody {
         crate::routes::docs::openapi_json,
         crate::routes::docs::docs_page,
         crate::mcp::mcp_endpoint_doc,
+        crate::routes::console::cluster_status,
+        crate::routes::console::shell,
+        crate::routes::console::deep_link,
+        crate::routes::console::asset,
     ),
     components(schemas(
         ObjectValue, SourceIn, AssertionIn, RetractionIn, VoteIn, TrustIn, EpochIn,
         WriteResult, ErrorDetail, ErrorBody, BatchItem, BatchResult, RecordView,
-        TraceView, QueryResponse, ConflictsResponse, SubjectsResponse, PredicatesResponse, Health, Ready, NotReadyBody
+        TraceView, QueryResponse, ConflictsResponse, SubjectsResponse, PredicatesResponse, Health, Ready, NotReadyBody,
+        ClusterStatus,
+        BackupPlan, BackupSegment, BackupPosition
     )),
     tags(
         (name = "write", description = "Store records (durable before the reply)"),
@@ -334,6 +394,7 @@ pub struct NotReadyBody {
         (name = "read", description = "Records, queries, listings, export"),
         (name = "ops", description = "Health, readiness, metrics, docs"),
         (name = "mcp", description = "Model Context Protocol tools for AI agents (docs/mcp.md)"),
+        (name = "console", description = "The web console (HTML shell and embedded assets)"),
     )
 )]
 pub struct ApiDoc;
@@ -385,7 +446,8 @@ fn add_auth(doc: &mut Value) {
                     "401".into(),
                     error("No API key, or an invalid or revoked one (when `[auth]` is configured)"),
                 );
-                if role > Role::Reader || responses.contains_key("403") {
+                // A reader route's own 403 (if any) is not about roles: no key is below reader.
+                if role > Role::Reader {
                     let text = match responses.get("403").and_then(|r| r.get("description")) {
                         Some(Value::String(d)) => {
                             format!("The key's role is below {}; or: {d}", role.as_str())

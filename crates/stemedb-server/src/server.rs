@@ -1,7 +1,7 @@
 //! Building the router and serving it: store open, listen, cluster mode
 //! (when enabled), graceful shutdown, cluster stop, store close.
 
-use std::future::{Future, IntoFuture};
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -38,12 +38,14 @@ pub fn api_router(state: AppState) -> Router {
         .merge(routes::records::routes())
         .merge(routes::annotations::routes())
         .merge(routes::admin::routes())
+        .merge(routes::backup::routes())
         .merge(routes::read::routes())
         .merge(routes::query::routes())
         .merge(routes::conflicts::routes())
         .merge(routes::listing::routes())
         .merge(routes::ops::routes())
         .merge(routes::docs::routes())
+        .merge(routes::console::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(state.clone(), timeout))
@@ -166,9 +168,41 @@ pub enum ServerError {
     /// Cluster mode could not start.
     #[error("cluster mode: {0}")]
     Cluster(String),
+    /// The TLS certificate or key is unusable.
+    #[error(transparent)]
+    Tls(#[from] crate::tls::TlsError),
     /// Serving failed.
     #[error("server error: {0}")]
     Serve(String),
+}
+
+/// The accept-loop settings of `[api]`; loads the TLS certificate when configured.
+fn serving(
+    api: &crate::config::ApiConfig,
+) -> Result<
+    (
+        crate::listen::Serving,
+        Option<Arc<crate::tls::CertResolver>>,
+    ),
+    ServerError,
+> {
+    let (tls, resolver) = match (&api.tls_cert, &api.tls_key) {
+        (Some(cert), Some(key)) => {
+            let resolver = Arc::new(crate::tls::CertResolver::load(cert, key)?);
+            (
+                Some(crate::tls::acceptor(resolver.clone())?),
+                Some(resolver),
+            )
+        }
+        _ => (None, None),
+    };
+    let serving = crate::listen::Serving {
+        tls,
+        header_read_timeout: Duration::from_millis(api.header_read_timeout_ms),
+        body_read_timeout: Duration::from_millis(api.body_read_timeout_ms),
+        max_connections: api.max_connections,
+    };
+    Ok((serving, resolver))
 }
 
 /// Opens the store, serves the API until `shutdown` resolves, lets in-flight
@@ -178,6 +212,7 @@ pub async fn serve(
     shutdown_signal: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServerError> {
     let addr = config.api_addr()?;
+    let (serving, resolver) = serving(&config.api)?;
     let store_cfg = config.store_config();
     let dir = store_cfg.data_dir.display().to_string();
     let store = tokio::task::spawn_blocking(move || Store::open(store_cfg))
@@ -196,7 +231,7 @@ pub async fn serve(
     let grace = shutdown::grace_period(config.api.request_timeout_ms);
     let gate = Arc::new(build_gate(&config)?);
     let runtime = if config.cluster.enabled {
-        match crate::cluster::start(&config, &store, addr).await {
+        match crate::cluster::start(&config, &store, addr, &serving).await {
             Ok(rt) => Some(rt),
             Err(e) => {
                 let s = store.clone();
@@ -212,14 +247,19 @@ pub async fn serve(
     let reloader = gate.spawn_reloader(Duration::from_secs(1));
     state.gate = gate;
     let app = router(state);
-    tracing::info!(%addr, data_dir = %dir, "stemedb-api listening");
+    let scheme = serving.scheme();
+    tracing::info!(%addr, scheme, data_dir = %dir, "stemedb-api listening");
+    let reload = resolver.map(|r| tokio::spawn(crate::tls::reload_on_sighup(r)));
     let (signalled_tx, signalled_rx) = tokio::sync::oneshot::channel::<()>();
-    let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
-    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
+    // The accept loop adds `ConnectInfo<SocketAddr>` to every request.
+    let server = crate::listen::serve(listener, app, serving, async move {
         shutdown_signal.await;
         let _ = signalled_tx.send(());
     });
-    let mut task = tokio::spawn(server.into_future());
+    let mut task = tokio::spawn(async move {
+        server.await;
+        Ok::<(), std::io::Error>(())
+    });
     let result = tokio::select! {
         r = &mut task => r,
         () = async {
@@ -233,6 +273,9 @@ pub async fn serve(
             Ok(Ok(()))
         }
     };
+    if let Some(r) = reload {
+        r.abort();
+    }
     if let Some(r) = reloader {
         r.abort();
     }

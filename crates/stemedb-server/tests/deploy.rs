@@ -325,3 +325,30 @@ fn deploy_files_hold_no_secret() {
     }
     assert!(seen >= 10, "walked deploy/ ({seen} files)");
 }
+
+#[test]
+fn backup_service_and_timer_verify() {
+    let Some(tool) = tool_or_skip("backup_service_and_timer_verify", "systemd-analyze") else {
+        return;
+    };
+    let service = read(&deploy_dir().join("systemd/stemedb-backup.service"));
+    let timer = read(&deploy_dir().join("systemd/stemedb-backup.timer"));
+    assert!(
+        service.contains("stemedb backup --output"),
+        "runs `stemedb backup`"
+    );
+    assert!(service.contains("Type=oneshot"));
+    assert!(timer.contains("Unit=stemedb-backup.service"));
+    assert!(timer.contains("Persistent=true"));
+    let tmp = tempfile::tempdir().expect("tmp");
+    std::fs::write(tmp.path().join("stemedb-backup.service"), &service).expect("write");
+    std::fs::write(tmp.path().join("stemedb-backup.timer"), &timer).expect("write");
+    let (ok, out) = run(Command::new(&tool)
+        .arg("verify")
+        .arg(tmp.path().join("stemedb-backup.service"))
+        .arg(tmp.path().join("stemedb-backup.timer")));
+    assert!(
+        ok && out.trim().is_empty(),
+        "systemd-analyze verify complains:\n{out}"
+    );
+}

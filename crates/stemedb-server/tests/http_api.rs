@@ -125,6 +125,22 @@ fn write_read_query_and_ops_endpoints() {
     );
     assert_eq!(v["results"][0]["resolution"]["winners"], json!([id2]));
     assert_eq!(v["next_cursor"], Value::Null);
+    // candidates=false: same resolution, no candidate list (SPEC §3).
+    let r = s.get("/v1/query?subject=drug:x&predicate=side_effect&lens=recency&candidates=false");
+    assert_eq!(r.status, 200, "{}", r.body);
+    let lean = r.json();
+    assert!(lean["results"][0].get("candidates").is_none(), "{lean}");
+    assert_eq!(lean["results"][0]["subject"], "drug:x");
+    assert_eq!(
+        lean["results"][0]["resolution"],
+        v["results"][0]["resolution"]
+    );
+    let full = s
+        .get("/v1/query?subject=drug:x&predicate=side_effect&lens=recency&candidates=true")
+        .json();
+    assert_eq!(full, v);
+    s.get("/v1/query?subject=drug:x&candidates=maybe")
+        .assert_error(400, "invalid_param", Some("candidates"));
     let v = s.get("/v1/query?subject=drug:y").json();
     let listed: usize = v["results"]
         .as_array()
@@ -474,7 +490,7 @@ fn conflicts_lists_contested_pairs_under_a_prefix() {
 /// backend, a tool error with the server's code, and the documented refusals.
 #[test]
 fn mcp_endpoint_serves_the_tools_over_streamable_http() {
-    let s = Server::start(&[]);
+    let s = Server::start(&[("STEMEDB_API_MAX_BODY_BYTES", "65536")]);
     let rpc = |id: u64, method: &str, params: Value| {
         let body = json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params});
         let r = s
@@ -562,6 +578,45 @@ fn mcp_endpoint_serves_the_tools_over_streamable_http() {
 
     let r = s.get("/mcp");
     assert_eq!(r.status, 405, "{}", r.body);
+
+    // Every refusal of the transport, each one documented in the OpenAPI entry.
+    let init = json!({"jsonrpc": "2.0", "id": 9, "method": "initialize",
+        "params": {"protocolVersion": "2025-06-18", "capabilities": {},
+                   "clientInfo": {"name": "test", "version": "0"}}})
+    .to_string();
+    let accept = ("accept", "application/json, text/event-stream");
+    let big = vec![b' '; 70_000];
+    type Refusal<'a> = (u16, &'a str, &'a [u8], Vec<(&'a str, &'a str)>);
+    let refusals: [Refusal; 6] = [
+        (406, "application/json", init.as_bytes(), vec![]),
+        (415, "text/plain", init.as_bytes(), vec![accept]),
+        (415, "application/json", b"not json", vec![accept]),
+        (415, "application/json", b"{}", vec![accept]),
+        (413, "application/json", &big, vec![accept]),
+        (
+            403,
+            "application/json",
+            init.as_bytes(),
+            vec![accept, ("host", "evil.example")],
+        ),
+    ];
     let doc = s.get("/api-doc/openapi.json").json();
-    assert!(doc["paths"]["/mcp"]["post"].is_object());
+    let documented = &doc["paths"]["/mcp"]["post"]["responses"];
+    for (status, content_type, body, headers) in refusals {
+        let r = s
+            .try_send("POST", "/mcp", content_type, body, &headers)
+            .expect("POST /mcp");
+        assert_eq!(r.status, status, "{content_type} {headers:?}: {}", r.body);
+        assert!(
+            documented[status.to_string()].is_object(),
+            "{status} missing from the OpenAPI entry of /mcp: {documented}"
+        );
+    }
+    for status in ["200", "202", "401", "405", "429"] {
+        assert!(documented[status].is_object(), "{status}: {documented}");
+    }
+    assert!(
+        documented["400"].is_null(),
+        "rmcp answers a bad body 415, not 400"
+    );
 }

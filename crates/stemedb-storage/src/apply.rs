@@ -7,7 +7,7 @@ use fjall::OwnedWriteBatch;
 use stemedb_records::{Kind, RecordId, SignedRecord};
 
 use crate::error::Result;
-use crate::index::{Indexes, Placement};
+use crate::index::{Filed, Indexes, Placement};
 use crate::log::{LogPos, LogReader};
 
 /// Accumulates one atomic index batch.
@@ -66,18 +66,30 @@ impl<'a> Applier<'a> {
         }
     }
 
-    /// Adds a record's index entries.
-    pub(crate) fn add(&mut self, rec: &SignedRecord, pos: LogPos) -> Result<()> {
-        let placement = match rec.record().target() {
+    /// Where `rec` is filed, reading a retraction's or vote's target (stored
+    /// or pending in this batch) from the log.
+    pub(crate) fn file(&self, rec: &SignedRecord) -> Result<Filed> {
+        let target = match rec.record().target() {
             Some(t) => self.placement(t)?,
             None => None,
         };
-        self.idx.add(&mut self.batch, rec, pos, placement.as_ref());
+        Ok(Filed::of(rec, target))
+    }
+
+    /// Adds a record's index entries (replay and rebuild: placement is read back).
+    pub(crate) fn add(&mut self, rec: &SignedRecord, pos: LogPos) -> Result<()> {
+        let filed = self.file(rec)?;
+        self.add_filed(rec, pos, &filed);
+        Ok(())
+    }
+
+    /// Adds a record's index entries under a placement decided by the caller.
+    pub(crate) fn add_filed(&mut self, rec: &SignedRecord, pos: LogPos, filed: &Filed) {
+        self.idx.add(&mut self.batch, rec, pos, filed);
         let kind = rec.record().kind();
         self.pending.insert(rec.id(), (kind, pos));
         self.per_kind[kind as usize - 1] += 1;
         self.len += 1;
-        Ok(())
     }
 
     /// Records added so far.

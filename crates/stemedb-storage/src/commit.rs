@@ -13,7 +13,7 @@ use tokio::sync::oneshot;
 
 use crate::apply::{Applier, replay};
 use crate::error::{Result, StorageError};
-use crate::index::Indexes;
+use crate::index::{Filed, Indexes, Placement};
 use crate::log::{LogPos, LogReader, LogWriter};
 use crate::store::{AppendStatus, Appended, EpochEntry, ItemResult, Rejected, Shared};
 
@@ -115,17 +115,21 @@ impl Committer {
         let started = Instant::now();
         let mut applier = Applier::new(&self.idx, &self.reader);
         let mut results: Vec<Vec<ItemResult>> = Vec::with_capacity(reqs.len());
-        let mut fresh: Vec<&SignedRecord> = Vec::new();
+        let mut fresh: Vec<(&SignedRecord, Filed)> = Vec::new();
         let mut fresh_ids: HashMap<RecordId, Kind> = HashMap::new();
-        // Decide every record first; only then touch the log.
+        // Placement of assertions created in this batch (targets of later items).
+        let mut fresh_places: HashMap<RecordId, Placement> = HashMap::new();
+        // Decide every record first (fate and partition); only then touch the log.
         for (records, _) in reqs {
             let mut out = Vec::with_capacity(records.len());
             for rec in records {
                 let id = rec.id();
                 if fresh_ids.contains_key(&id) || applier.exists(id)? {
+                    let filed = file(&applier, rec, &fresh_places)?;
                     out.push(Ok(Appended {
                         id,
                         status: AppendStatus::Exists,
+                        partition: filed.partition,
                     }));
                     continue;
                 }
@@ -133,28 +137,45 @@ impl Committer {
                     out.push(Err(reject));
                     continue;
                 }
+                let filed = file(&applier, rec, &fresh_places)?;
                 fresh_ids.insert(id, rec.record().kind());
-                fresh.push(rec);
+                if let Some(a) = rec.record().as_assertion() {
+                    fresh_places.insert(
+                        id,
+                        Placement {
+                            subject: a.subject.clone(),
+                            predicate: a.predicate.clone(),
+                        },
+                    );
+                }
                 out.push(Ok(Appended {
                     id,
                     status: AppendStatus::Created,
+                    partition: filed.partition,
                 }));
+                fresh.push((rec, filed));
             }
             results.push(out);
         }
         if fresh.is_empty() {
             return Ok(results);
         }
-        let positions = self.log.append(&fresh)?;
-        for (rec, pos) in fresh.iter().zip(&positions) {
-            applier.add(rec, *pos)?;
+        let records: Vec<&SignedRecord> = fresh.iter().map(|(r, _)| *r).collect();
+        let positions = self.log.append(&records)?;
+        for ((rec, filed), pos) in fresh.iter().zip(&positions) {
+            applier.add_filed(rec, *pos, filed);
         }
         applier.commit(self.log.end())?;
+        // Derived state of the commit, before anyone is answered: a stored
+        // record is in its partition's digest whatever becomes of its request.
+        for (rec, filed) in &fresh {
+            self.shared.digests.fold(filed.partition, rec.id());
+        }
         self.shared.log_end.store(
             crate::store::pack(self.log.end()),
             std::sync::atomic::Ordering::Release,
         );
-        self.note_epochs(&fresh, &positions);
+        self.note_epochs(&records, &positions);
         metrics::histogram!("stemedb_group_commit_records").record(fresh.len() as f64);
         metrics::histogram!("stemedb_group_commit_seconds").record(started.elapsed().as_secs_f64());
         Ok(results)
@@ -228,6 +249,7 @@ impl Committer {
         if let Ok(mut e) = self.shared.epochs.write() {
             *e = epochs;
         }
+        self.shared.digests.reload(&self.idx)?;
         tracing::info!(
             records = n,
             elapsed_ms = started.elapsed().as_millis() as u64,
@@ -235,4 +257,21 @@ impl Committer {
         );
         Ok(n)
     }
+}
+
+/// Files `rec`: a retraction's or vote's target is looked up among the
+/// assertions created earlier in this batch, then in the store.
+fn file(
+    applier: &Applier<'_>,
+    rec: &SignedRecord,
+    fresh_places: &HashMap<RecordId, Placement>,
+) -> Result<Filed> {
+    let target = match rec.record().target() {
+        Some(t) => match fresh_places.get(&t) {
+            Some(p) => Some(p.clone()),
+            None => applier.placement(t)?,
+        },
+        None => None,
+    };
+    Ok(Filed::of(rec, target))
 }

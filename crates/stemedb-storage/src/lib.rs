@@ -8,7 +8,10 @@
 //!   the applied log position.
 //! - `apply` (private): log frame → index entries, shared by commit, replay and rebuild.
 //! - [`store`]: [`Store`], the public API.
+//! - [`backup`]: online backup, verify and (point-in-time) restore.
 //! - [`partition`]: subject → partition for placement and Merkle sync.
+//! - [`digest`]: per-partition Merkle bucket digests, maintained by the
+//!   commit path, tail replay and rebuild like every index.
 //!
 //! # Example
 //! ```
@@ -28,8 +31,10 @@
 //! ```
 
 mod apply;
+pub mod backup;
 mod commit;
 pub mod config;
+pub mod digest;
 pub mod error;
 pub mod index;
 pub mod log;
@@ -37,6 +42,7 @@ pub mod partition;
 pub mod store;
 
 pub use config::StoreConfig;
+pub use digest::BucketDigests;
 pub use error::{Result, StorageError};
 pub use log::{LogPos, RecoveryReport};
 pub use store::{

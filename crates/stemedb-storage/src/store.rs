@@ -14,6 +14,7 @@ use tokio::sync::oneshot;
 use crate::apply::replay;
 use crate::commit::{Command, Committer};
 use crate::config::StoreConfig;
+use crate::digest::BucketDigests;
 use crate::error::{Result, StorageError};
 use crate::index::{Indexes, keys};
 use crate::log::{LogPos, LogReader, LogWriter, RecoveryReport};
@@ -44,6 +45,10 @@ pub struct Appended {
     pub id: RecordId,
     /// New or already present.
     pub status: AppendStatus,
+    /// Its partition, decided once by the commit path: the subject's for an
+    /// assertion, the target's subject's for a retraction or vote, `GLOBAL`
+    /// for trust and epochs. Replication places the record by it.
+    pub partition: u16,
 }
 
 /// Why one record of an append was refused (nothing of it was written).
@@ -104,6 +109,8 @@ pub(crate) struct Shared {
     pub(crate) queued: AtomicUsize,
     /// End of the log (`segment << 32 | offset`), updated after each commit.
     pub(crate) log_end: AtomicU64,
+    /// Per-partition Merkle bucket digests of every stored record.
+    pub(crate) digests: BucketDigests,
 }
 
 /// What [`Store::verify`] checked.
@@ -188,7 +195,10 @@ impl Store {
         };
         let replayed = replay(&idx, &reader, from)?;
         let epochs = load_epochs(&idx, &reader)?;
+        // After tail replay the `part` index holds every stored record.
+        let digests = BucketDigests::load(&idx)?;
         let shared = Arc::new(Shared {
+            digests,
             failed: Mutex::new(None),
             epochs: RwLock::new(epochs),
             queued: AtomicUsize::new(0),
@@ -227,6 +237,53 @@ impl Store {
                 report,
             }),
         })
+    }
+
+    /// The indexes (for verification).
+    pub(crate) fn indexes(&self) -> &Indexes {
+        &self.inner.idx
+    }
+
+    /// Committed extent of every segment: sealed segments whole, the active
+    /// one up to the end of the last group commit. Taken at one log position,
+    /// so it never includes a torn or unacknowledged frame; segments created
+    /// after that position are left out.
+    pub fn backup_extents(&self) -> Result<(LogPos, Vec<(u32, u64)>)> {
+        let end = self.log_end();
+        let mut out = Vec::new();
+        for seg in self.inner.reader.segments()? {
+            if seg > end.segment {
+                break;
+            }
+            out.push((seg, self.committed_len_at(seg, end)?.unwrap_or(0)));
+        }
+        Ok((end, out))
+    }
+
+    /// Bytes of `segment` that are committed as of now; `None` if the segment
+    /// does not exist (yet).
+    pub fn committed_len(&self, segment: u32) -> Result<Option<u64>> {
+        self.committed_len_at(segment, self.log_end())
+    }
+
+    fn committed_len_at(&self, segment: u32, end: LogPos) -> Result<Option<u64>> {
+        if segment > end.segment || segment == 0 {
+            return Ok(None);
+        }
+        if segment == end.segment {
+            return Ok(Some(u64::from(end.offset)));
+        }
+        let path = crate::log::segment_path(&self.inner.cfg.data_dir.join("log"), segment);
+        match std::fs::metadata(&path) {
+            Ok(m) => Ok(Some(m.len())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(StorageError::io(&path, e)),
+        }
+    }
+
+    /// Path of a segment file (for streaming a backup).
+    pub fn segment_path(&self, segment: u32) -> std::path::PathBuf {
+        crate::log::segment_path(&self.inner.cfg.data_dir.join("log"), segment)
     }
 
     /// What recovery and replay did on open.
@@ -536,6 +593,12 @@ impl Store {
             }
         }
         Ok(best.map(|b| b.2))
+    }
+
+    /// Per-partition Merkle bucket digests of every stored record, kept by
+    /// the commit path (see [`crate::digest`]).
+    pub fn digests(&self) -> &BucketDigests {
+        &self.inner.shared.digests
     }
 
     /// Every epoch, in log order.

@@ -9,6 +9,7 @@ use crate::client::Client;
 use crate::error::{CliError, Result};
 
 pub mod assert;
+pub mod backup;
 pub mod export;
 pub mod get;
 pub mod import;
@@ -45,15 +46,23 @@ pub enum Command {
     Keygen(keygen::Args),
     /// Serve the StemeDB MCP tools over stdio for an AI agent (tools call --server).
     Mcp(mcp::Args),
+    /// Take an online, consistent backup of a server into a directory (admin; uses --token).
+    Backup(backup::Args),
 }
 
 impl Command {
-    /// Runs the subcommand against `server` with the optional bearer `token`.
-    pub fn run(self, server: &str, token: Option<String>) -> Result<()> {
+    /// Runs the subcommand against `server` with the optional bearer `token`
+    /// (and, for https, the CA file `cacert`).
+    pub fn run(
+        self,
+        server: &str,
+        token: Option<String>,
+        cacert: Option<&std::path::Path>,
+    ) -> Result<()> {
         if let Command::Keygen(a) = self {
             return keygen::run(a);
         }
-        let client = Client::new(server, token)?;
+        let client = Client::with_cacert(server, token, cacert)?;
         match self {
             Command::Assert(a) => assert::run(a, &client),
             Command::Query(a) => query::run(a, &client),
@@ -64,6 +73,7 @@ impl Command {
             Command::Trust(a) => trust::run(a, &client),
             Command::Import(a) => import::run(a, &client),
             Command::Export(a) => export::run(a, &client),
+            Command::Backup(a) => backup::run(a, &client),
             Command::Keygen(a) => keygen::run(a),
             Command::Mcp(a) => mcp::run(a, &client),
         }

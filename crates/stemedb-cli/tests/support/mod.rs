@@ -43,6 +43,22 @@ pub fn server_bin() -> PathBuf {
     }
 }
 
+/// Adds an API key to `file` with `stemedb-api keys add`; returns its secret.
+pub fn add_key(file: &Path, name: &str, role: &str) -> String {
+    let out = Command::new(server_bin())
+        .args(["keys", "add", "--keys-file"])
+        .arg(file)
+        .args(["--name", name, "--role", role])
+        .output()
+        .expect("stemedb-api keys add");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
 /// A running server, killed when dropped.
 pub struct Server {
     child: Child,
@@ -55,14 +71,20 @@ pub struct Server {
 impl Server {
     /// Starts the server and waits until `/v1/health` answers 200.
     pub fn start() -> Server {
-        Server::start_with(&[])
+        Server::start_on(None, &[])
     }
 
     /// Like [`Server::start`] with extra environment variables for the server.
     pub fn start_with(env: &[(&str, &str)]) -> Server {
+        Server::start_on(None, env)
+    }
+
+    /// Starts the server on `data` (default: a fresh directory) with extra
+    /// environment variables.
+    pub fn start_on(data: Option<&Path>, env: &[(&str, &str)]) -> Server {
         let bin = server_bin();
         let dir = tempfile::tempdir().expect("temp dir");
-        let data = dir.path().join("data");
+        let data = data.map_or_else(|| dir.path().join("data"), Path::to_path_buf);
         std::fs::create_dir_all(&data).expect("data dir");
         let port = TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())

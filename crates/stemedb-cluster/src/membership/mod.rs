@@ -72,6 +72,9 @@ pub struct MembershipConfig {
     pub generation: Option<u64>,
     /// SWIM timing.
     pub timing: Timing,
+    /// Cluster secret: when set, every packet is sealed with a MAC and
+    /// packets without a valid one are dropped before foca sees them.
+    pub secret: Option<Arc<stemedb_peer_auth::ClusterSecret>>,
 }
 
 impl MembershipConfig {
@@ -93,6 +96,7 @@ impl MembershipConfig {
             seeds: Vec::new(),
             generation: None,
             timing: Timing::default(),
+            secret: None,
         }
     }
 }
@@ -254,7 +258,8 @@ impl Membership {
             view_tx,
             me_tx,
             cmd_rx,
-        );
+        )
+        .with_secret(config.secret);
         let task = tokio::spawn(runner.run());
         Ok(Membership {
             inner: Arc::new(Inner {

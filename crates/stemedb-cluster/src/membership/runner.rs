@@ -4,11 +4,13 @@ use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap, HashMap};
 use std::net::SocketAddr;
 use std::num::{NonZeroU8, NonZeroU32, NonZeroUsize};
+use std::sync::Arc;
 use std::time::Duration;
 
 use foca::{AccumulatingRuntime, Foca, NoCustomBroadcast, OwnedNotification, PostcardCodec, Timer};
 use rand::SeedableRng;
 use rand::rngs::SmallRng;
+use stemedb_peer_auth::{ClusterSecret, Reject};
 use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, watch};
 use tokio::time::{Instant, MissedTickBehavior, interval, sleep_until};
@@ -19,7 +21,10 @@ use super::{Command, Member, Status, Timing};
 
 type Swim = Foca<NodeIdentity, PostcardCodec, SmallRng, NoCustomBroadcast>;
 
+/// Largest datagram sent or read (a sealed packet included).
 const MAX_PACKET: usize = 1400;
+/// Largest foca payload: room is left for the cluster-secret seal.
+const MAX_PAYLOAD: usize = MAX_PACKET - stemedb_peer_auth::PACKET_OVERHEAD;
 
 fn foca_config(t: &Timing) -> foca::Config {
     let mut c = foca::Config::new_lan(NonZeroU32::MIN.saturating_add(2));
@@ -27,7 +32,7 @@ fn foca_config(t: &Timing) -> foca::Config {
     c.probe_rtt = t.probe_rtt;
     c.suspect_to_down_after = t.suspect_to_down_after;
     c.max_transmissions = NonZeroU8::MIN.saturating_add(5);
-    c.max_packet_size = NonZeroUsize::MIN.saturating_add(MAX_PACKET - 1);
+    c.max_packet_size = NonZeroUsize::MIN.saturating_add(MAX_PAYLOAD - 1);
     c.notify_down_members = true;
     let two = NonZeroUsize::MIN.saturating_add(1);
     c.periodic_gossip = Some(foca::PeriodicParams {
@@ -69,6 +74,8 @@ pub(crate) struct Runner {
     cmd_rx: mpsc::UnboundedReceiver<Command>,
     seen_dirty: bool,
     joined: bool,
+    secret: Option<Arc<ClusterSecret>>,
+    rejected_logged: Option<Instant>,
 }
 
 impl Runner {
@@ -97,7 +104,15 @@ impl Runner {
             cmd_rx,
             seen_dirty: false,
             joined: false,
+            secret: None,
+            rejected_logged: None,
         }
+    }
+
+    /// Seals sent packets and drops received ones without a valid MAC.
+    pub(crate) fn with_secret(mut self, secret: Option<Arc<ClusterSecret>>) -> Runner {
+        self.secret = secret;
+        self
     }
 
     /// Runs until a `Leave` command arrives or every handle is dropped.
@@ -147,7 +162,17 @@ impl Runner {
         }
     }
 
-    async fn on_packet(&mut self, data: &[u8], from: SocketAddr) {
+    async fn on_packet(&mut self, packet: &[u8], from: SocketAddr) {
+        let data = match &self.secret {
+            None => packet,
+            Some(secret) => match secret.open_packet(packet, now_ms()) {
+                Ok(d) => d,
+                Err(why) => {
+                    self.rejected(from, why);
+                    return;
+                }
+            },
+        };
         let r = self.foca.handle_data(data, &mut self.rt);
         self.log_foca(r);
         self.drain().await;
@@ -160,6 +185,21 @@ impl Runner {
             if first {
                 self.publish();
             }
+        }
+    }
+
+    /// Counts a dropped packet; warns at most once a minute.
+    fn rejected(&mut self, from: SocketAddr, why: Reject) {
+        metrics::counter!("swim_packets_rejected_total", "reason" => why.as_str()).increment(1);
+        let now = Instant::now();
+        if self
+            .rejected_logged
+            .is_none_or(|t| now.duration_since(t) >= Duration::from_secs(60))
+        {
+            self.rejected_logged = Some(now);
+            warn!(%from, reason = %why, "dropped a SWIM packet without a valid cluster-secret MAC (logged at most once a minute)");
+        } else {
+            debug!(%from, reason = %why, "dropped an unauthenticated SWIM packet");
         }
     }
 
@@ -209,7 +249,15 @@ impl Runner {
     /// Sends queued packets, schedules timers, handles notifications, refreshes the view.
     async fn drain(&mut self) {
         while let Some((to, data)) = self.rt.to_send() {
-            if let Err(e) = self.socket.send_to(&data, to.info.swim_addr).await {
+            let sealed;
+            let data: &[u8] = match &self.secret {
+                None => &data,
+                Some(secret) => {
+                    sealed = secret.seal_packet(&data, now_ms());
+                    &sealed
+                }
+            };
+            if let Err(e) = self.socket.send_to(data, to.info.swim_addr).await {
                 debug!(to = %to.info.swim_addr, error = %e, "swim send failed");
             }
         }

@@ -2,13 +2,12 @@
 #![allow(dead_code)]
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 
 use stemedb_records::{
     Assertion, Epoch, Lifecycle, Object, Record, RecordId, Retraction, SignedRecord, Trust, Vote,
     sign,
 };
-use stemedb_replication::{MerkleIndex, ReplicationState, serve_listener};
+use stemedb_replication::{ReplicationState, serve_listener};
 use stemedb_storage::{Store, StoreConfig};
 use tokio::sync::oneshot;
 
@@ -152,8 +151,7 @@ impl Running {
 
 /// Serves `store` on a free loopback port.
 pub async fn start(store: &Store) -> Running {
-    let merkle = Arc::new(MerkleIndex::build(store).expect("merkle"));
-    start_with(ReplicationState::new(store.clone(), merkle)).await
+    start_with(ReplicationState::new(store.clone())).await
 }
 
 pub async fn start_with(state: ReplicationState) -> Running {

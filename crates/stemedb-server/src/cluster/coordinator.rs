@@ -1,16 +1,19 @@
 //! Write path and read forwarding in cluster mode.
 //!
-//! Write: the handler appends locally first; then, per record, the partition
-//! is computed, a created record is folded into the Merkle digests, and the
-//! records are pushed to the live replicas other than this node (every other
-//! member for `GLOBAL`) concurrently (timeout [`REPLICA_TIMEOUT`]). When a
-//! replica is down or short, the record is also pushed to other live members
-//! (sloppy quorum: a durable copy elsewhere counts). Every replica that did
-//! not confirm gets a durable hint before the answer. A record is
-//! acknowledged once the durable copies (this node + acks) reach
-//! `write_ack` (see `required_acks`). Pushes go through `pusher`, which
-//! coalesces concurrent pushes to one peer. In the common case (all replicas up)
-//! no hint is written at all: the hint queue's fsync is off the write path.
+//! Write: the write service (`crate::write`) appends locally first; the
+//! store decides each record's partition and folds created records into its
+//! Merkle digests in the same commit. [`Cluster::replicate`] then pushes the
+//! records to the live replicas of their partitions other than this node
+//! (every other member for `GLOBAL`) concurrently (timeout
+//! [`REPLICA_TIMEOUT`]). When a replica is down or short, the record is also
+//! pushed to other live members (sloppy quorum: a durable copy elsewhere
+//! counts). Every replica that did not confirm gets a durable hint before the
+//! answer. A record is acknowledged once the durable copies (this node +
+//! acks) reach `write_ack` (see `required_acks`). Pushes go through `pusher`,
+//! which coalesces concurrent pushes to one peer. In the common case (all
+//! replicas up) no hint is written at all: the hint queue's fsync is off the
+//! write path. The coordinator speaks in records, [`Appended`] outcomes and
+//! [`ClusterWriteError`]; HTTP stays in the routes.
 
 use std::collections::{HashMap, HashSet};
 
@@ -18,35 +21,38 @@ use futures_util::future::join_all;
 use stemedb_cluster::{Member, Status};
 use stemedb_records::{RecordId, SignedRecord};
 use stemedb_replication::proto::FetchPhase;
-use stemedb_replication::{Peer, Placement, PushObserver, ReplicationError};
-use stemedb_storage::{AppendStatus, Store, partition};
+use stemedb_replication::{Peer, PushObserver, ReplicationError};
+use stemedb_storage::{Appended, partition};
 
 use super::{Cluster, REPLICA_TIMEOUT};
-use crate::error::ApiError;
-
-/// Appends records (blocking), folding created ones into `merkle`; returns how many were created.
-pub(crate) fn append_noting(
-    store: &Store,
-    merkle: &stemedb_replication::MerkleIndex,
-    records: Vec<SignedRecord>,
-) -> Result<usize, ApiError> {
-    let places: Vec<Placement> = records.iter().map(Placement::of).collect();
-    let outcomes = store.append(records)?;
-    let mut created = 0;
-    for (place, outcome) in places.into_iter().zip(outcomes) {
-        if let Ok(a) = outcome
-            && a.status == AppendStatus::Created
-        {
-            let p = place.resolve(store).map_err(ApiError::internal)?;
-            merkle.note_appended(p, a.id);
-            created += 1;
-        }
-    }
-    Ok(created)
-}
 
 /// Histogram: seconds from a write being durable here to being durable on a replica it was pushed to.
 pub const REPLICATION_DELAY: &str = "stemedb_replication_delay_seconds";
+
+/// Why the cluster refused or could not fully replicate a write.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ClusterWriteError {
+    /// This node is in the minority and `on_minority = "read_only"`.
+    #[error("{0}")]
+    ReadOnly(String),
+    /// A record is durable on fewer nodes than `write_ack` (it is kept and hinted).
+    #[error(
+        "a record is durable on {durable} of the {required} nodes replication.write_ack needs; \
+         it is kept and will be delivered, and retrying is safe"
+    )]
+    Unavailable {
+        /// Durable copies of the worst-replicated record.
+        durable: usize,
+        /// Copies `write_ack` needs.
+        required: usize,
+    },
+    /// Hints for replicas that did not confirm could not be written.
+    #[error("cannot write replication hints: {0}")]
+    Hints(String),
+    /// The replication task stopped unexpectedly.
+    #[error("replication task failed: {0}")]
+    Task(String),
+}
 
 impl Cluster {
     /// Durable copies a write needs before it is acknowledged: `write_ack`,
@@ -62,18 +68,22 @@ impl Cluster {
         known.min(q.visible.max(1))
     }
 
-    /// Replicates records this node has just appended (`bool` = created here).
-    /// `Err(503 replication_unavailable)` when some record is durable on fewer
-    /// than the required nodes (it stays stored and hinted).
-    pub async fn replicate(&self, written: Vec<(SignedRecord, bool)>) -> Result<(), ApiError> {
+    /// Replicates records this node has just appended, each with what the
+    /// store answered for it (status and partition).
+    /// `Err(Unavailable)` when some record is durable on fewer than the
+    /// required nodes (it stays stored and hinted).
+    pub async fn replicate(
+        &self,
+        written: Vec<(SignedRecord, Appended)>,
+    ) -> Result<(), ClusterWriteError> {
         if written.is_empty() {
             return Ok(());
         }
         let durable_at = std::time::Instant::now();
         let members = self.membership.members();
         let required = self.required_acks(&members);
-        // 1. Partitions and digests (a vote or retraction reads its target's subject).
-        let targets = self.place(&written, &members).await?;
+        // 1. Replicas other than this node, from the partition the store decided.
+        let targets = self.place(&written, &members);
         // 2. Push to the live replicas concurrently.
         let mut acks: Vec<usize> = vec![1; written.len()];
         let mut per_target: HashMap<&str, Vec<usize>> = HashMap::new();
@@ -130,8 +140,8 @@ impl Cluster {
         }
         // 4. Durable hints for every replica that does not have its records
         //    yet, before anything is acknowledged. (A crash before this point
-        //    leaves an unacknowledged record on local disk only; the
-        //    anti-entropy round after restart spreads it.)
+        //    leaves an unacknowledged record on local disk only; it is in the
+        //    store's digests, so the next anti-entropy round spreads it.)
         let mut owed: HashMap<String, Vec<RecordId>> = HashMap::new();
         for (i, (rec, _)) in written.iter().enumerate() {
             for t in &targets[i] {
@@ -146,56 +156,36 @@ impl Cluster {
                 owed.iter()
                     .try_for_each(|(t, ids)| hints.add(t, ids).map(|_| ()))
             })
-            .await?
-            .map_err(ApiError::internal)?;
+            .await
+            .map_err(|e| ClusterWriteError::Task(e.to_string()))?
+            .map_err(|e| ClusterWriteError::Hints(e.to_string()))?;
         }
         let worst = acks.iter().copied().min().unwrap_or(required);
         if worst < required {
             metrics::counter!("stemedb_replicated_writes_total", "outcome" => "unavailable")
                 .increment(1);
-            return Err(ApiError::unavailable(
-                "replication_unavailable",
-                format!(
-                    "a record is durable on {worst} of the {required} nodes replication.write_ack needs; \
-                     it is kept and will be delivered, and retrying is safe"
-                ),
-                1,
-            ));
+            return Err(ClusterWriteError::Unavailable {
+                durable: worst,
+                required,
+            });
         }
         metrics::counter!("stemedb_replicated_writes_total", "outcome" => "acked").increment(1);
         Ok(())
     }
 
-    /// Partition of each record (noting created ones in the Merkle digests)
-    /// and the replicas other than this node that must receive it.
-    async fn place(
-        &self,
-        written: &[(SignedRecord, bool)],
-        members: &[Member],
-    ) -> Result<Vec<Vec<String>>, ApiError> {
+    /// The replicas other than this node that must receive each record, by
+    /// the partition the store decided when it appended it.
+    fn place(&self, written: &[(SignedRecord, Appended)], members: &[Member]) -> Vec<Vec<String>> {
         let ids: Vec<&str> = members.iter().map(|m| m.id()).collect();
-        let mut targets = Vec::with_capacity(written.len());
-        for (rec, created) in written {
-            let p = match Placement::of(rec) {
-                Placement::Known(p) => p,
-                unknown => {
-                    let store = self.store.clone();
-                    tokio::task::spawn_blocking(move || unknown.resolve(&store))
-                        .await?
-                        .map_err(ApiError::internal)?
-                }
-            };
-            if *created {
-                self.merkle.note_appended(p, rec.id());
-            }
-            targets.push(
-                stemedb_cluster::placement::replicas(p, &ids, self.factor)
+        written
+            .iter()
+            .map(|(_, a)| {
+                stemedb_cluster::placement::replicas(a.partition, &ids, self.factor)
                     .into_iter()
                     .filter(|id| *id != self.node_id)
-                    .collect(),
-            );
-        }
-        Ok(targets)
+                    .collect()
+            })
+            .collect()
     }
 
     /// Before a read of `subject` on a node that is not one of its replicas:
@@ -263,9 +253,8 @@ impl Cluster {
                 }
                 Err(_) => break,
             };
-            let (store, merkle) = (self.store.clone(), self.merkle.clone());
-            let applied =
-                tokio::task::spawn_blocking(move || append_noting(&store, &merkle, records)).await;
+            let store = self.store.clone();
+            let applied = tokio::task::spawn_blocking(move || store.append(records)).await;
             if let Ok(Ok(_)) = applied {
                 metrics::counter!("stemedb_forwarded_reads_total", "outcome" => "ok").increment(1);
                 return;

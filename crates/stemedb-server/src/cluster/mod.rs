@@ -1,7 +1,7 @@
 //! Cluster mode (`cluster.enabled = true`, see `docs/cluster.md`): the
 //! coordinator that sits between the HTTP handlers and the cluster crates.
 //!
-//! - [`Cluster`]: shared handle (membership, Merkle digests, hints, peers,
+//! - [`Cluster`]: shared handle (membership, store, hints, peers,
 //!   quorum) that handlers reach through `AppState::cluster`.
 //! - `coordinator`: the write path (`write_ack`, hints, sloppy fallback),
 //!   read forwarding, and hints for sloppy-quorum copies this node receives.
@@ -22,12 +22,10 @@ use serde_json::Value;
 use stemedb_cluster::placement;
 use stemedb_cluster::quorum::{self, Mode, OnMinority, Quorum};
 use stemedb_cluster::{Member, Membership};
-use stemedb_replication::{HintQueue, MerkleIndex, Peer, PeerConfig};
+use stemedb_replication::{HintQueue, Peer, PeerConfig};
 use stemedb_storage::Store;
 
-use crate::error::ApiError;
-
-pub use coordinator::REPLICATION_DELAY;
+pub use coordinator::{ClusterWriteError, REPLICATION_DELAY};
 pub use wiring::{ClusterRuntime, start};
 
 /// How long a write waits for replicas, and a forwarded read for a replica.
@@ -37,10 +35,8 @@ pub const REPLICA_TIMEOUT: Duration = Duration::from_secs(2);
 pub struct Cluster {
     /// SWIM membership.
     pub membership: Membership,
-    /// The local store.
+    /// The local store (it keeps the Merkle bucket digests itself).
     pub store: Store,
-    /// Bucket digests of the local store.
-    pub merkle: Arc<MerkleIndex>,
     /// Durable hinted-handoff queue.
     pub hints: Arc<HintQueue>,
     /// `cluster.node_id`.
@@ -63,6 +59,8 @@ pub struct Cluster {
     seen_members: Mutex<HashSet<String>>,
     /// Per-peer queues that coalesce concurrent replica pushes.
     pushers: pusher::Pushers,
+    /// `cluster.secret_file`: authenticates this node's replication calls.
+    secret: Option<Arc<stemedb_peer_auth::ClusterSecret>>,
 }
 
 impl Cluster {
@@ -75,11 +73,11 @@ impl Cluster {
         )
     }
 
-    /// `Err(503 read_only)` when this node is in the minority and `on_minority = read_only`.
-    pub fn check_writable(&self) -> Result<(), ApiError> {
+    /// `Err(ReadOnly)` when this node is in the minority and `on_minority = read_only`.
+    pub fn check_writable(&self) -> Result<(), ClusterWriteError> {
         let q = self.quorum();
         if q.mode == Mode::ReadOnly {
-            return Err(ApiError::unavailable("read_only", q.message(), 1));
+            return Err(ClusterWriteError::ReadOnly(q.message()));
         }
         Ok(())
     }
@@ -110,7 +108,7 @@ impl Cluster {
             connect_timeout: Duration::from_secs(1),
             request_timeout: Duration::from_secs(10),
         };
-        match Peer::new(&addr.to_string(), cfg) {
+        match Peer::with_secret(&addr.to_string(), cfg, self.secret.clone()) {
             Ok(p) => {
                 peers.insert(member.id().to_owned(), (addr, p.clone()));
                 Some(p)

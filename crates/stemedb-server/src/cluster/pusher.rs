@@ -138,7 +138,7 @@ mod tests {
     use std::sync::Arc;
 
     use stemedb_records::{Assertion, Lifecycle, Object, Record};
-    use stemedb_replication::{MerkleIndex, PeerConfig, ReplicationState};
+    use stemedb_replication::{PeerConfig, ReplicationState};
     use stemedb_storage::{Store, StoreConfig};
 
     use super::*;
@@ -167,7 +167,6 @@ mod tests {
         let mut cfg = StoreConfig::new(dir.path());
         cfg.fsync = false;
         let store = Store::open(cfg).expect("store");
-        let merkle = Arc::new(MerkleIndex::build(&store).expect("merkle"));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
@@ -175,7 +174,7 @@ mod tests {
         let (stop, stopped) = oneshot::channel::<()>();
         let server = tokio::spawn(stemedb_replication::serve_listener(
             listener,
-            ReplicationState::new(store.clone(), merkle),
+            ReplicationState::new(store.clone()),
             async {
                 let _ = stopped.await;
             },

@@ -16,7 +16,7 @@ use stemedb_cluster::{
 };
 use stemedb_replication::merkle::{BUCKETS, root_of};
 use stemedb_replication::{
-    HintQueue, MerkleIndex, ReplicationState, SyncMode, SyncReport, deliver_hints, sync_with_mode,
+    HintQueue, ReplicationState, SyncMode, SyncReport, deliver_hints, sync_with_mode,
 };
 use stemedb_storage::Store;
 use tokio::net::TcpListener;
@@ -63,28 +63,52 @@ async fn stopped(mut rx: watch::Receiver<bool>) {
     let _ = rx.wait_for(|v| *v).await;
 }
 
-/// Starts cluster mode: Merkle digests (before any write is served), hints,
-/// the gRPC replication server, SWIM membership, the gateway and the loops.
+/// Starts cluster mode: hints, the gRPC replication server, SWIM
+/// membership, the gateway and the loops. (The Merkle digests are the
+/// store's, ready as soon as it is open.)
 pub async fn start(
     config: &Config,
     store: &Store,
     api_addr: SocketAddr,
+    serving: &crate::listen::Serving,
 ) -> Result<ClusterRuntime, ServerError> {
     let c = &config.cluster;
     let r = &config.replication;
     let swim = addr("cluster.swim_addr", &c.swim_addr)?;
     let rpc = addr("cluster.rpc_addr", &c.rpc_addr)?;
     let gw = addr("cluster.bind_addr", &c.bind_addr)?;
-    let s = store.clone();
-    let merkle = tokio::task::spawn_blocking(move || MerkleIndex::build(&s))
-        .await
-        .map_err(fail)?
-        .map_err(|e| fail(format!("cannot build the Merkle digests: {e}")))?;
     let dir = config.storage.data_dir.clone();
     let hints = tokio::task::spawn_blocking(move || HintQueue::open(&dir))
         .await
         .map_err(fail)?
         .map_err(|e| fail(format!("cannot open the hint queue: {e}")))?;
+    let secret = match &c.secret_file {
+        Some(path) => {
+            let p = path.clone();
+            let secret =
+                tokio::task::spawn_blocking(move || stemedb_peer_auth::ClusterSecret::load(&p))
+                    .await
+                    .map_err(fail)?
+                    .map_err(fail)?;
+            if secret.rotating() {
+                tracing::info!(
+                    "cluster secret: a previous secret is still accepted (rotation in progress)"
+                );
+            }
+            Some(Arc::new(secret))
+        }
+        None => {
+            tracing::warn!(
+                "cluster.secret_file is not set: the cluster ports (gRPC replication {}, SWIM {}, \
+                 POST /cluster/sync on {}) are UNAUTHENTICATED; anyone who reaches them can inject \
+                 records and disturb membership",
+                c.rpc_addr,
+                c.swim_addr,
+                c.bind_addr
+            );
+            None
+        }
+    };
     let rpc_listener = bind("cluster.rpc_addr", rpc).await?;
     let gw_listener = bind("cluster.bind_addr", gw).await?;
     let seeds: BTreeSet<&str> = c
@@ -96,6 +120,7 @@ pub async fn start(
     let min_cluster_size = seeds.len() + 1;
     let mut mc = MembershipConfig::new(c.node_id.clone(), swim, api_addr, gw, rpc);
     mc.seeds = seeds.iter().map(|s| (*s).to_owned()).collect();
+    mc.secret = secret.clone();
     let membership = Membership::start(mc)
         .await
         .map_err(|e| fail(format!("cannot start membership: {e}")))?;
@@ -106,7 +131,6 @@ pub async fn start(
     let cluster = Arc::new(Cluster {
         membership: membership.clone(),
         store: store.clone(),
-        merkle: Arc::new(merkle),
         hints: Arc::new(hints),
         node_id: c.node_id.clone(),
         factor: r.factor,
@@ -119,11 +143,14 @@ pub async fn start(
         handoff_owed: Mutex::new(HashSet::new()),
         seen_members: Mutex::new(HashSet::new()),
         pushers: super::pusher::Pushers::default(),
+        secret: secret.clone(),
     });
     let (stop_loops, loops_rx) = watch::channel(false);
     let (stop_servers, servers_rx) = watch::channel(false);
-    let mut rstate = ReplicationState::new(store.clone(), cluster.merkle.clone());
+    let mut rstate = ReplicationState::new(store.clone());
     rstate.on_push = Some(cluster.clone());
+    rstate.secret = secret.clone();
+    rstate.require_signatures = config.api.require_signatures;
     let grpc_stop = stopped(servers_rx.clone());
     let grpc = tokio::spawn(async move {
         if let Err(e) = stemedb_replication::serve_listener(rpc_listener, rstate, grpc_stop).await {
@@ -133,19 +160,22 @@ pub async fn start(
     let gstate = GatewayState::new(membership, r.factor, on_minority)
         .with_status(cluster.clone())
         .with_sync(cluster.clone())
-        .with_min_cluster_size(min_cluster_size);
+        .with_min_cluster_size(min_cluster_size)
+        .with_secret(secret.clone());
     let gw_stop = stopped(servers_rx);
-    let gateway = tokio::spawn(async move {
-        if let Err(e) = gateway::serve(gw_listener, gstate, gw_stop).await {
-            tracing::error!(error = %e, "cluster gateway failed");
-        }
-    });
+    let gw_serving = serving.clone();
+    let gateway = tokio::spawn(crate::listen::serve(
+        gw_listener,
+        gateway::router(gstate),
+        gw_serving,
+        gw_stop,
+    ));
     let interval = Duration::from_millis(r.anti_entropy_interval_ms);
     let loops = vec![
         tokio::spawn(hint_loop(cluster.clone(), loops_rx.clone())),
         tokio::spawn(anti_entropy_loop(cluster.clone(), interval, loops_rx)),
     ];
-    tracing::info!(node_id = %c.node_id, %swim, %rpc, gateway = %gw, min_cluster_size, "cluster mode started");
+    tracing::info!(node_id = %c.node_id, %swim, %rpc, gateway = %gw, min_cluster_size, authenticated = secret.is_some(), "cluster mode started");
     Ok(ClusterRuntime {
         cluster,
         stop_loops,
@@ -275,23 +305,22 @@ impl Cluster {
                 .map(|(p, _)| *p)
                 .chain(std::iter::once(GLOBAL))
                 .collect();
-            let result =
-                sync_with_mode(&peer, &self.store, &self.merkle, &shared, SyncMode::Both).await;
+            let result = sync_with_mode(&peer, &self.store, &shared, SyncMode::Both).await;
             peers.push(totals.add(m.id(), "sync", result));
             if !self.owes_handoff(m.id()) {
                 continue;
             }
             let owed: Vec<u16> = table
                 .iter()
-                .filter(|(p, r)| !mine(r) && theirs(r) && self.merkle.root(*p) != Some(empty))
+                .filter(|(p, r)| {
+                    !mine(r) && theirs(r) && self.store.digests().root(*p) != Some(empty)
+                })
                 .map(|(p, _)| *p)
                 .collect();
             let settled = if owed.is_empty() {
                 true
             } else {
-                let result =
-                    sync_with_mode(&peer, &self.store, &self.merkle, &owed, SyncMode::PushOnly)
-                        .await;
+                let result = sync_with_mode(&peer, &self.store, &owed, SyncMode::PushOnly).await;
                 // Settled only by a pass that found nothing left to push: a
                 // pass that pushed is verified by the next round.
                 let settled = matches!(&result, Ok(r) if r.records_pushed == 0);
@@ -389,6 +418,17 @@ impl RoundTotals {
                 json!({"peer": peer, "pass": pass, "ok": false, "error": e.to_string()})
             }
         }
+    }
+}
+
+impl Cluster {
+    /// The gateway's `GET /cluster/status` JSON for this node (served on the
+    /// API port as `GET /v1/cluster/status`).
+    pub fn status_json(self: &Arc<Self>) -> Value {
+        let g = GatewayState::new(self.membership.clone(), self.factor, self.on_minority)
+            .with_status(self.clone())
+            .with_min_cluster_size(self.min_cluster_size);
+        gateway::status_json(&g)
     }
 }
 

@@ -7,11 +7,13 @@ use axum::response::Response;
 use axum::routing::{post, put};
 use stemedb_records::wire;
 
-use super::{append_one, check_signature_policy};
+use super::written;
+use crate::auth::Access;
 use crate::error::ApiError;
 use crate::extract::{JsonBody, path_param};
 use crate::openapi::{EpochIn, ErrorBody, TrustIn, WriteResult};
 use crate::state::AppState;
+use crate::write;
 
 /// Routes of this group.
 pub fn routes() -> Router<AppState> {
@@ -34,12 +36,14 @@ pub fn routes() -> Router<AppState> {
     ))]
 pub async fn trust(
     State(state): State<AppState>,
+    access: Access,
     agent: Result<Path<String>, PathRejection>,
     JsonBody(body): JsonBody,
 ) -> Result<Response, ApiError> {
     let agent = path_param(agent, "agent")?;
     let rec = wire::parse_trust(&body, Some(&agent), &state.clock)?;
-    append_one(&state, rec).await
+    let a = write::write_one(&state, &access, rec).await?;
+    Ok(written(&a))
 }
 
 /// Declare an epoch (a paradigm that supersedes another for a subject prefix).
@@ -54,9 +58,10 @@ pub async fn trust(
     ))]
 pub async fn epoch(
     State(state): State<AppState>,
+    access: Access,
     JsonBody(body): JsonBody,
 ) -> Result<Response, ApiError> {
     let rec = wire::parse_epoch(&body, &state.clock)?;
-    check_signature_policy(&state, &rec)?;
-    append_one(&state, rec).await
+    let a = write::write_one(&state, &access, rec).await?;
+    Ok(written(&a))
 }

@@ -6,12 +6,13 @@ use axum::response::Response;
 use axum::routing::post;
 use stemedb_records::wire;
 
-use super::{append_one, check_retraction, check_signature_policy};
+use super::written;
 use crate::auth::Access;
 use crate::error::ApiError;
 use crate::extract::JsonBody;
 use crate::openapi::{ErrorBody, RetractionIn, VoteIn, WriteResult};
 use crate::state::AppState;
+use crate::write;
 
 /// Routes of this group.
 pub fn routes() -> Router<AppState> {
@@ -43,13 +44,8 @@ pub async fn retract(
     JsonBody(body): JsonBody,
 ) -> Result<Response, ApiError> {
     let rec = wire::parse_retraction(&body, &state.clock)?;
-    check_signature_policy(&state, &rec)?;
-    let probe = rec.clone();
-    let any = access.may_retract_any();
-    state
-        .blocking(move |store| check_retraction(store, &probe, any, |_| None))
-        .await?;
-    append_one(&state, rec).await
+    let a = write::write_one(&state, &access, rec).await?;
+    Ok(written(&a))
 }
 
 /// Vote on an assertion (weight in [-1, 1]).
@@ -63,9 +59,10 @@ pub async fn retract(
     ))]
 pub async fn vote(
     State(state): State<AppState>,
+    access: Access,
     JsonBody(body): JsonBody,
 ) -> Result<Response, ApiError> {
     let rec = wire::parse_vote(&body, &state.clock)?;
-    check_signature_policy(&state, &rec)?;
-    append_one(&state, rec).await
+    let a = write::write_one(&state, &access, rec).await?;
+    Ok(written(&a))
 }

@@ -17,7 +17,7 @@ use crate::openapi::{ErrorBody, QueryResponse};
 use crate::state::AppState;
 
 /// Parameters `GET /v1/query` accepts.
-pub const PARAMS: [&str; 12] = [
+pub const PARAMS: [&str; 13] = [
     "subject",
     "predicate",
     "lens",
@@ -30,6 +30,7 @@ pub const PARAMS: [&str; 12] = [
     "epoch",
     "limit",
     "cursor",
+    "candidates",
 ];
 
 /// Routes of this group.
@@ -101,6 +102,7 @@ pub fn build_query(p: &Params) -> Result<Query, ApiError> {
         ("epoch" = Option<String>, Query, description = "Only assertions of this epoch (64-hex id)"),
         ("limit" = Option<usize>, Query, description = "Candidates per page, 1..=10000 (default 100)"),
         ("cursor" = Option<String>, Query, description = "next_cursor of the previous page"),
+        ("candidates" = Option<bool>, Query, description = "false leaves each result's candidates list out (default true)"),
     ),
     responses(
         (status = 200, description = "Results", body = QueryResponse),
@@ -112,9 +114,17 @@ pub async fn query(
 ) -> Result<Json<Value>, ApiError> {
     let p = Params::check(params, &PARAMS)?;
     let q = build_query(&p)?;
+    let with_candidates = p
+        .parse("candidates", "true or false", |v| match v {
+            "true" | "1" => Some(true),
+            "false" | "0" => Some(false),
+            _ => None,
+        })?
+        .unwrap_or(true);
     if let Some(c) = &state.cluster {
         c.forward_read(&q.subject).await;
     }
-    let out = state.read(move |store| Ok(stemedb_query::run(store, &q)?.to_json()))?;
+    let out = state
+        .read(move |store| Ok(stemedb_query::run(store, &q)?.to_json_with(with_candidates)))?;
     Ok(Json(out))
 }

@@ -1,21 +1,20 @@
 //! `POST /v1/assert` (one assertion) and `POST /v1/assertions` (a batch).
 
-use std::collections::HashMap;
-
 use axum::Json;
 use axum::response::Response;
 use axum::routing::post;
 use axum::{Router, extract::State};
 use serde_json::{Value, json};
-use stemedb_records::{Record, RecordId, SignedRecord, wire};
+use stemedb_records::wire;
 use stemedb_storage::AppendStatus;
 
-use super::{append_one, check_retraction, check_signature_policy, count_written};
+use super::written;
 use crate::auth::Access;
 use crate::error::ApiError;
 use crate::extract::{BatchBody, JsonBody, too_large};
 use crate::openapi::{AssertionIn, BatchResult, ErrorBody, WriteResult};
 use crate::state::AppState;
+use crate::write;
 
 /// Routes of this group.
 pub fn routes() -> Router<AppState> {
@@ -40,11 +39,12 @@ pub fn routes() -> Router<AppState> {
     ))]
 pub async fn assert(
     State(state): State<AppState>,
+    access: Access,
     JsonBody(body): JsonBody,
 ) -> Result<Response, ApiError> {
     let rec = wire::parse_assertion(&body, &state.clock)?;
-    check_signature_policy(&state, &rec)?;
-    append_one(&state, rec).await
+    let a = write::write_one(&state, &access, rec).await?;
+    Ok(written(&a))
 }
 
 /// Write a batch of records.
@@ -77,91 +77,31 @@ pub async fn batch(
             items.len()
         )));
     }
-    if let Some(c) = &state.cluster {
-        c.check_writable()?;
-    }
-    let any = access.may_retract_any();
-    let st = state.clone();
-    let (out, written) = state
-        .blocking(move |store| {
-            let n = items.len();
-            let mut results: Vec<Option<Result<(RecordId, &'static str), ApiError>>> =
-                vec![None; n];
-            let mut valid: Vec<SignedRecord> = Vec::new();
-            let mut valid_idx: Vec<usize> = Vec::new();
-            let mut authors: HashMap<RecordId, String> = HashMap::new();
-            for (i, item) in items.into_iter().enumerate() {
-                let checked = item.and_then(|v| {
-                    let rec = wire::parse_record(&v, &st.clock)?;
-                    check_signature_policy(&st, &rec)?;
-                    access.may_write(rec.record())?;
-                    check_retraction(store, &rec, any, |id| authors.get(&id).cloned())?;
-                    Ok(rec)
-                });
-                match checked {
-                    Ok(rec) => {
-                        if let Record::Assertion(a) = rec.record() {
-                            authors.insert(rec.id(), a.agent.clone());
-                        }
-                        valid_idx.push(i);
-                        valid.push(rec);
-                    }
-                    Err(e) => results[i] = Some(Err(e)),
-                }
-            }
-            let kinds: Vec<&'static str> =
-                valid.iter().map(|r| r.record().kind().as_str()).collect();
-            let copies: Vec<SignedRecord> = if st.cluster.is_some() {
-                valid.clone()
-            } else {
-                Vec::new()
-            };
-            let appended = if valid.is_empty() {
-                Vec::new()
-            } else {
-                store.try_append(valid)?
-            };
-            let mut written: Vec<(SignedRecord, bool)> = Vec::new();
-            let mut copies = copies.into_iter();
-            for ((i, kind), res) in valid_idx.into_iter().zip(kinds).zip(appended) {
-                let copy = copies.next();
-                results[i] = Some(match res {
-                    Ok(a) => {
-                        if let Some(rec) = copy {
-                            written.push((rec, a.status == AppendStatus::Created));
-                        }
-                        count_written(kind, &a);
-                        Ok((a.id, a.status.as_str()))
-                    }
-                    Err(r) => Err(ApiError::from(r)),
-                });
-            }
-            Ok((results, written))
+    let clock = state.clock.clone();
+    let records = state
+        .blocking(move |_| {
+            Ok(items
+                .into_iter()
+                .map(|item| item.and_then(|v| Ok(wire::parse_record(&v, &clock)?)))
+                .collect::<Vec<_>>())
         })
         .await?;
-    if let Some(c) = &state.cluster {
-        c.replicate(written).await?;
-    }
+    let out = write::write_batch(&state, &access, records).await?;
     let (mut created, mut exists, mut failed) = (0u64, 0u64, 0u64);
     let results: Vec<Value> = out
         .into_iter()
         .enumerate()
         .map(|(index, r)| match r {
-            Some(Ok((id, status))) => {
-                if status == "created" {
-                    created += 1;
-                } else {
-                    exists += 1;
+            Ok(a) => {
+                match a.status {
+                    AppendStatus::Created => created += 1,
+                    AppendStatus::Exists => exists += 1,
                 }
-                json!({"index": index, "id": id.to_hex(), "status": status})
+                json!({"index": index, "id": a.id.to_hex(), "status": a.status.as_str()})
             }
-            Some(Err(e)) => {
+            Err(e) => {
                 failed += 1;
                 json!({"index": index, "error": e.body()})
-            }
-            None => {
-                failed += 1;
-                json!({"index": index, "error": ApiError::internal("item lost").body()})
             }
         })
         .collect();

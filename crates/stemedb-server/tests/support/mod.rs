@@ -133,6 +133,10 @@ pub struct Nodes {
     pub base: u16,
     /// Extra `[replication]` lines for every config (e.g. `on_minority = "accept"`).
     pub replication_extra: String,
+    /// Extra `[api]` lines for every config (e.g. `require_signatures = true`).
+    pub api_extra: String,
+    /// Extra `[cluster]` lines per node index (e.g. `secret_file = "..."`).
+    pub cluster_extra: std::collections::HashMap<usize, String>,
     /// The namespaces the nodes run in; removed after the processes are killed.
     pub netns: Option<netns::Netns>,
     tmp: tempfile::TempDir,
@@ -173,6 +177,8 @@ impl Nodes {
             nodes,
             base,
             replication_extra: String::new(),
+            api_extra: String::new(),
+            cluster_extra: std::collections::HashMap::new(),
             netns: None,
             tmp,
         }
@@ -222,7 +228,8 @@ impl Nodes {
         let n = &self.nodes[i];
         let (ip, base, d) = (&n.ip, self.base, n.dir.join("data"));
         let mut config = format!(
-            "[api]\nbind_addr = \"{ip}:{base}\"\n\n[storage]\ndata_dir = \"{}\"\nfsync = false\n",
+            "[api]\nbind_addr = \"{ip}:{base}\"\n{}\n[storage]\ndata_dir = \"{}\"\nfsync = false\n",
+            self.api_extra,
             d.display()
         );
         if cluster {
@@ -235,13 +242,14 @@ impl Nodes {
                 .collect();
             config.push_str(&format!(
                 "\n[cluster]\nenabled = true\nnode_id = \"{}\"\nbind_addr = \"{ip}:{}\"\n\
-                 rpc_addr = \"{ip}:{}\"\nswim_addr = \"{ip}:{}\"\nseeds = [{}]\n\n\
+                 rpc_addr = \"{ip}:{}\"\nswim_addr = \"{ip}:{}\"\nseeds = [{}]\n{}\n\
                  [replication]\nfactor = 2\n{}",
                 n.name,
                 base + 1,
                 base + 2,
                 base + 3,
                 seeds.join(", "),
+                self.cluster_extra.get(&i).map(String::as_str).unwrap_or(""),
                 self.replication_extra
             ));
         }
@@ -265,14 +273,17 @@ impl Nodes {
             .append(true)
             .open(n.dir.join("log"))
             .expect("log");
-        let bin = env!("CARGO_BIN_EXE_stemedb-api");
+        // STEMEDB_TEST_API_BIN runs the tests against another build (e.g. an
+        // older one, to show a regression test fails there).
+        let built = env!("CARGO_BIN_EXE_stemedb-api");
+        let bin = std::env::var("STEMEDB_TEST_API_BIN").unwrap_or_else(|_| built.to_owned());
         let mut cmd = match &n.netns {
             Some(ns) => {
                 let mut c = Command::new("ip");
-                c.args(["netns", "exec", ns, bin]);
+                c.args(["netns", "exec", ns, &bin]);
                 c
             }
-            None => Command::new(bin),
+            None => Command::new(&bin),
         };
         cmd.arg("--config")
             .arg(n.dir.join("config.toml"))

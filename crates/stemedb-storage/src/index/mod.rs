@@ -58,6 +58,41 @@ pub struct Placement {
     pub predicate: String,
 }
 
+/// Where a record is filed, decided once when it is appended (or replayed):
+/// its partition, and for a retraction or vote its target's subject and
+/// predicate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Filed {
+    /// The record's partition: its subject's for an assertion, its target's
+    /// subject's for a retraction or vote (`GLOBAL` when the target is not
+    /// stored), `GLOBAL` for trust and epochs.
+    pub partition: u16,
+    /// A retraction's or vote's target placement (`None` for other kinds).
+    pub target: Option<Placement>,
+}
+
+impl Filed {
+    /// Files `rec`, given its target's placement when it is a retraction or vote.
+    pub fn of(rec: &SignedRecord, target: Option<Placement>) -> Filed {
+        match rec.record() {
+            Record::Assertion(a) => Filed {
+                partition: partition::of_subject(&a.subject),
+                target: None,
+            },
+            Record::Retraction(_) | Record::Vote(_) => Filed {
+                partition: target
+                    .as_ref()
+                    .map_or(partition::GLOBAL, |p| partition::of_subject(&p.subject)),
+                target,
+            },
+            Record::Trust(_) | Record::Epoch(_) => Filed {
+                partition: partition::GLOBAL,
+                target: None,
+            },
+        }
+    }
+}
+
 impl Indexes {
     /// Opens or creates the index database under `dir`.
     pub fn open(dir: &Path, cfg: &StoreConfig) -> Result<Self> {
@@ -121,13 +156,7 @@ impl Indexes {
     }
 
     /// Adds every index entry of `rec` at `pos` to `b`.
-    pub fn add(
-        &self,
-        b: &mut OwnedWriteBatch,
-        rec: &SignedRecord,
-        pos: LogPos,
-        placement: Option<&Placement>,
-    ) {
+    pub fn add(&self, b: &mut OwnedWriteBatch, rec: &SignedRecord, pos: LogPos, filed: &Filed) {
         let id = rec.id();
         let kind = rec.record().kind();
         b.insert(
@@ -147,11 +176,7 @@ impl Indexes {
                     keys::sp(&a.subject, &a.predicate, a.timestamp, pos),
                     vec![kind as u8],
                 );
-                b.insert(
-                    &self.part,
-                    keys::part(partition::of_subject(&a.subject), id),
-                    Vec::new(),
-                );
+                b.insert(&self.part, keys::part(filed.partition, id), Vec::new());
                 if let Some(parent) = a.parent {
                     b.insert(&self.children, keys::id_pos(parent, pos), Vec::new());
                 }
@@ -160,34 +185,29 @@ impl Indexes {
                 if let Some(target) = rec.record().target() {
                     b.insert(&self.target, keys::target(target, kind, pos), Vec::new());
                 }
-                match placement {
+                match &filed.target {
                     Some(p) => {
                         b.insert(
                             &self.sp,
                             keys::sp(&p.subject, &p.predicate, rec.record().timestamp(), pos),
                             vec![kind as u8],
                         );
-                        b.insert(
-                            &self.part,
-                            keys::part(partition::of_subject(&p.subject), id),
-                            Vec::new(),
-                        );
                     }
                     None => {
                         tracing::warn!(%id, "retraction or vote whose target is unknown; indexed by target only");
-                        b.insert(&self.part, keys::part(partition::GLOBAL, id), Vec::new());
                     }
                 }
+                b.insert(&self.part, keys::part(filed.partition, id), Vec::new());
             }
             Record::Trust(t) => {
                 let mut v = t.score.to_le_bytes().to_vec();
                 v.extend_from_slice(id.as_bytes());
                 b.insert(&self.trust, keys::trust(&t.agent, t.timestamp, pos), v);
-                b.insert(&self.part, keys::part(partition::GLOBAL, id), Vec::new());
+                b.insert(&self.part, keys::part(filed.partition, id), Vec::new());
             }
             Record::Epoch(_) => {
                 b.insert(&self.epoch, pos.to_bytes().to_vec(), Vec::new());
-                b.insert(&self.part, keys::part(partition::GLOBAL, id), Vec::new());
+                b.insert(&self.part, keys::part(filed.partition, id), Vec::new());
             }
         }
     }

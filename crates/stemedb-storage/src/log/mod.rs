@@ -7,6 +7,9 @@
 //!   first frame, so damage in a sealed segment is corruption, not a torn
 //!   write, and opening refuses rather than dropping data.
 //! - [`LogWriter::append`] returns only after the frames are fsynced.
+//! - Every group commit starts with a commit-time marker frame (see
+//!   [`segment::write_commit_marker`]); commit times never decrease along the
+//!   log, so "committed at or before T" is a prefix of the log.
 
 pub mod pos;
 pub mod segment;
@@ -20,6 +23,7 @@ use std::sync::{Arc, RwLock};
 use std::time::Instant;
 
 use stemedb_records::SignedRecord;
+use stemedb_records::hlc::Hlc;
 
 pub use pos::LogPos;
 use segment::{FRAME_HEADER_LEN, Frame, HEADER_LEN};
@@ -39,13 +43,42 @@ pub struct RecoveryReport {
     pub truncation_reason: Option<String>,
     /// End of the log after recovery.
     pub end: Option<LogPos>,
+    /// Commit time (ms) of the last group commit found in the log, if any
+    /// carries one (logs written before commit-time markers carry none).
+    pub last_commit_ms: Option<i64>,
 }
 
-fn segment_path(dir: &Path, n: u32) -> PathBuf {
-    dir.join(format!("{n:010}.seg"))
+/// One frame of the log, as a scan sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Entry<'a> {
+    /// A commit-time marker: the records after it were committed at this time (ms).
+    Commit(i64),
+    /// A stored record payload (`flags ‖ [signature] ‖ canonical bytes`).
+    Record(&'a [u8]),
 }
 
-fn list_segments(dir: &Path) -> Result<Vec<u32>> {
+impl<'a> Entry<'a> {
+    /// Classifies a verified frame payload.
+    pub fn of(payload: &'a [u8]) -> Self {
+        match segment::commit_marker(payload) {
+            Some(ms) => Entry::Commit(ms),
+            None => Entry::Record(payload),
+        }
+    }
+}
+
+/// File name of segment `n` (`0000000001.seg`).
+pub fn segment_name(n: u32) -> String {
+    format!("{n:010}.seg")
+}
+
+/// Path of segment `n` in the log directory `dir`.
+pub fn segment_path(dir: &Path, n: u32) -> PathBuf {
+    dir.join(segment_name(n))
+}
+
+/// Segment numbers present in a log directory, ascending.
+pub fn list_segments(dir: &Path) -> Result<Vec<u32>> {
     let mut out = Vec::new();
     for entry in fs::read_dir(dir).map_err(|e| StorageError::io(dir, e))? {
         let entry = entry.map_err(|e| StorageError::io(dir, e))?;
@@ -146,12 +179,26 @@ impl LogReader {
         list_segments(&self.dir)
     }
 
-    /// Calls `f` for every frame from `from` to the end of the log, in order.
-    /// Returns the position just past the last frame. Memory use is one segment.
+    /// Calls `f` for every record frame from `from` to the end of the log, in
+    /// order (commit-time markers are skipped). Returns the position just past
+    /// the last frame. Memory use is one segment.
     pub fn scan_from(
         &self,
         from: LogPos,
         mut f: impl FnMut(LogPos, &[u8]) -> Result<()>,
+    ) -> Result<LogPos> {
+        self.scan_entries_from(from, |pos, entry| match entry {
+            Entry::Record(payload) => f(pos, payload),
+            Entry::Commit(_) => Ok(()),
+        })
+    }
+
+    /// Calls `f` for every frame (records and commit-time markers) from `from`
+    /// to the end of the log, in order.
+    pub fn scan_entries_from(
+        &self,
+        from: LogPos,
+        mut f: impl FnMut(LogPos, Entry<'_>) -> Result<()>,
     ) -> Result<LogPos> {
         let mut end = from;
         for seg in self.segments()?.into_iter().filter(|s| *s >= from.segment) {
@@ -169,7 +216,7 @@ impl LogReader {
                 }
                 match segment::read_frame(&data[off..]) {
                     Frame::Ok { payload, total } => {
-                        f(pos_at(seg, off)?, payload)?;
+                        f(pos_at(seg, off)?, Entry::of(payload))?;
                         off += total;
                     }
                     Frame::Truncated => return Err(corrupt(&path, off as u64, "truncated frame")),
@@ -224,6 +271,8 @@ pub struct LogWriter {
     len: u64,
     buf: Vec<u8>,
     reader: Arc<LogReader>,
+    /// Commit time of the last group commit; the next is never earlier.
+    last_commit_ms: i64,
 }
 
 impl LogWriter {
@@ -271,6 +320,15 @@ impl LogWriter {
             }
             Some(seg) => recover_tail(dir, seg, fsync, segment_size, &mut report)?,
         };
+        if report.last_commit_ms.is_none()
+            && let Some(prev) = segment.checked_sub(1).filter(|p| segments.contains(p))
+        {
+            // The last segment holds no marker yet: the previous one's last
+            // marker keeps commit times monotonic across the restart.
+            let path = segment_path(dir, prev);
+            let data = fs::read(&path).map_err(|e| StorageError::io(&path, e))?;
+            report.last_commit_ms = last_commit_in(&data);
+        }
         report.end = Some(pos_at(segment, len as usize)?);
         let read_handle = file.try_clone().map_err(|e| StorageError::io(dir, e))?;
         reader.register(segment, read_handle)?;
@@ -283,6 +341,7 @@ impl LogWriter {
             len,
             buf: Vec::with_capacity(1 << 20),
             reader: reader.clone(),
+            last_commit_ms: report.last_commit_ms.unwrap_or(i64::MIN),
         };
         Ok((writer, reader, report))
     }
@@ -295,17 +354,32 @@ impl LogWriter {
         }
     }
 
-    /// Appends the records and fsyncs once; returns each record's position.
+    /// Commit time of the last group commit (ms), if the log has any.
+    pub fn last_commit_ms(&self) -> Option<i64> {
+        (self.last_commit_ms != i64::MIN).then_some(self.last_commit_ms)
+    }
+
+    /// Appends the records after a commit-time marker and fsyncs once;
+    /// returns each record's position. The commit time is the wall clock,
+    /// never earlier than the previous commit's.
     pub fn append(&mut self, records: &[&SignedRecord]) -> Result<Vec<LogPos>> {
         let mut positions = Vec::with_capacity(records.len());
+        if records.is_empty() {
+            return Ok(positions);
+        }
+        let commit_ms = Hlc::wall_ms().max(self.last_commit_ms);
         self.buf.clear();
+        segment::write_commit_marker(&mut self.buf, commit_ms);
+        let mut segment_has_records = self.len > HEADER_LEN;
         for rec in records {
             let frame_len = (FRAME_HEADER_LEN + rec.stored_len()) as u64;
             let used = self.len + self.buf.len() as u64;
-            if used + frame_len > self.segment_size && used > HEADER_LEN {
+            if used + frame_len > self.segment_size && segment_has_records {
                 self.flush_buf()?;
                 self.sync()?;
                 self.rotate()?;
+                // Each segment states the commit time of its first records.
+                segment::write_commit_marker(&mut self.buf, commit_ms);
             }
             let off = self.len + self.buf.len() as u64;
             positions.push(LogPos {
@@ -313,9 +387,11 @@ impl LogWriter {
                 offset: off as u32,
             });
             segment::write_frame(&mut self.buf, rec.stored_len(), |o| rec.write_stored(o));
+            segment_has_records = true;
         }
         self.flush_buf()?;
         self.sync()?;
+        self.last_commit_ms = commit_ms;
         Ok(positions)
     }
 
@@ -431,7 +507,10 @@ fn recover_tail(
             break;
         }
         match segment::read_frame(&data[off..]) {
-            Frame::Ok { total, .. } => {
+            Frame::Ok { total, payload } => {
+                if let Some(ms) = segment::commit_marker(payload) {
+                    report.last_commit_ms = Some(ms);
+                }
                 off += total;
                 report.tail_frames += 1;
             }
@@ -471,8 +550,26 @@ fn recover_tail(
     Ok((file, seg, off as u64))
 }
 
+/// The commit time of the last marker among the valid frames of a segment's bytes.
+fn last_commit_in(data: &[u8]) -> Option<i64> {
+    let mut off = HEADER_LEN as usize;
+    let mut last = None;
+    while off < data.len() && !is_zero(&data[off..]) {
+        match segment::read_frame(&data[off..]) {
+            Frame::Ok { payload, total } => {
+                if let Some(ms) = segment::commit_marker(payload) {
+                    last = Some(ms);
+                }
+                off += total;
+            }
+            Frame::Truncated | Frame::Bad(_) => break,
+        }
+    }
+    last
+}
+
 /// Whether the rest of a segment is unused preallocated space.
-fn is_zero(rest: &[u8]) -> bool {
+pub(crate) fn is_zero(rest: &[u8]) -> bool {
     rest.iter().take(FRAME_HEADER_LEN).all(|b| *b == 0) && rest.iter().all(|b| *b == 0)
 }
 

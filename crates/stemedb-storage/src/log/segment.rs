@@ -14,6 +14,34 @@ pub const HEADER_LEN: u64 = 16;
 pub const FRAME_HEADER_LEN: usize = 8;
 /// Largest payload a frame may carry; anything larger is corruption.
 pub const MAX_PAYLOAD: usize = 1 << 20;
+/// First payload byte of a commit-time marker frame. Record payloads start
+/// with their flags byte, which only ever uses bit 0, so the two never collide.
+pub const COMMIT_MARKER_FLAG: u8 = 0x80;
+/// Payload length of a commit-time marker: flag ‖ commit time (i64 LE, ms).
+pub const COMMIT_MARKER_LEN: usize = 9;
+/// Bytes a commit-time marker frame takes in a segment.
+pub const COMMIT_MARKER_FRAME_LEN: usize = FRAME_HEADER_LEN + COMMIT_MARKER_LEN;
+
+/// Appends a commit-time marker frame: every record frame after it (up to the
+/// next marker) was committed at `commit_ms`.
+pub fn write_commit_marker(out: &mut Vec<u8>, commit_ms: i64) {
+    write_frame(out, COMMIT_MARKER_LEN, |o| {
+        o.push(COMMIT_MARKER_FLAG);
+        o.extend_from_slice(&commit_ms.to_le_bytes());
+    });
+}
+
+/// The commit time carried by a marker payload; `None` for a record payload.
+pub fn commit_marker(payload: &[u8]) -> Option<i64> {
+    match payload {
+        [COMMIT_MARKER_FLAG, rest @ ..] if rest.len() == 8 => {
+            let mut b = [0u8; 8];
+            b.copy_from_slice(rest);
+            Some(i64::from_le_bytes(b))
+        }
+        _ => None,
+    }
+}
 
 /// The header of segment `number`.
 pub fn header(number: u32) -> [u8; HEADER_LEN as usize] {
@@ -120,5 +148,15 @@ mod tests {
         assert!(check_header(&header(7), 7).is_ok());
         assert!(check_header(&header(7), 8).is_err());
         assert!(check_header(b"STEMELOG", 1).is_err());
+        let mut m = Vec::new();
+        write_commit_marker(&mut m, 1_700_000_000_123);
+        assert_eq!(m.len(), COMMIT_MARKER_FRAME_LEN);
+        match read_frame(&m) {
+            Frame::Ok { payload, .. } => {
+                assert_eq!(commit_marker(payload), Some(1_700_000_000_123));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(commit_marker(b"\x00abcdefgh"), None);
     }
 }

@@ -1,0 +1,194 @@
+//! The store owns what is derived from a commit: each record's partition
+//! (returned by `append`) and the per-partition Merkle bucket digests. They
+//! must be identical whether built incrementally by the commit path, by tail
+//! replay on open, or by a full rebuild.
+
+mod common;
+
+use serde_json::json;
+use std::collections::HashMap;
+use stemedb_records::{SignedRecord, hlc::Hlc, wire};
+
+use stemedb_storage::digest::{BUCKETS, BucketDigests, Digest, all_partitions, root_of};
+use stemedb_storage::{AppendStatus, Store, StoreConfig, partition};
+
+fn vote(target: &str, agent: &str, ts: i64) -> SignedRecord {
+    wire::parse_vote(
+        &json!({"target": target, "agent": agent, "weight": 0.5, "timestamp": ts}),
+        &Hlc::new(),
+    )
+    .unwrap()
+}
+
+fn retraction(target: &str, agent: &str, ts: i64) -> SignedRecord {
+    wire::parse_retraction(
+        &json!({"target": target, "agent": agent, "timestamp": ts}),
+        &Hlc::new(),
+    )
+    .unwrap()
+}
+
+fn trust(agent: &str, ts: i64) -> SignedRecord {
+    wire::parse_trust(
+        &json!({"score": 0.7, "timestamp": ts}),
+        Some(agent),
+        &Hlc::new(),
+    )
+    .unwrap()
+}
+
+fn open(dir: &std::path::Path) -> Store {
+    let mut cfg = StoreConfig::new(dir);
+    cfg.segment_size = 64 * 1024;
+    Store::open(cfg).unwrap()
+}
+
+fn snapshot(d: &BucketDigests) -> Vec<(u16, Digest)> {
+    d.roots()
+}
+
+/// Appends `n` assertions over a few subjects, then (in one batch each) votes
+/// and retractions on them and on assertions created in the same batch.
+/// Returns the expected partition of every created record.
+fn write_mixed(store: &Store, round: u32, n: usize) -> Vec<(stemedb_records::RecordId, u16)> {
+    let mut expected = Vec::new();
+    let assertions: Vec<SignedRecord> = (0..n)
+        .map(|i| {
+            common::assertion(
+                &format!("s:{round}:{}", i % 17),
+                "p",
+                &format!("v{i}"),
+                "alice",
+                1_700_000_000_000 + i as i64,
+            )
+        })
+        .collect();
+    let subjects: Vec<String> = (0..n).map(|i| format!("s:{round}:{}", i % 17)).collect();
+    let res = store.append(assertions.clone()).unwrap();
+    for ((r, a), s) in res.iter().zip(&assertions).zip(&subjects) {
+        let r = r.as_ref().unwrap();
+        assert_eq!(r.id, a.id());
+        assert_eq!(r.partition, partition::of_subject(s));
+        expected.push((r.id, r.partition));
+    }
+    // Votes and retractions on stored targets; in the same batch a new
+    // assertion and a vote on it (target resolved from the batch itself).
+    let fresh = common::assertion(&format!("fresh:{round}"), "p", "x", "bob", 5);
+    let mut batch: Vec<SignedRecord> = assertions
+        .iter()
+        .step_by(3)
+        .map(|a| vote(&a.id().to_hex(), "carol", 7))
+        .collect();
+    batch.push(retraction(&assertions[1].id().to_hex(), "alice", 9));
+    batch.push(fresh.clone());
+    batch.push(vote(&fresh.id().to_hex(), "dave", 11));
+    batch.push(trust(&format!("agent{round}"), 13));
+    let want: Vec<u16> = assertions
+        .iter()
+        .enumerate()
+        .step_by(3)
+        .map(|(i, _)| partition::of_subject(&subjects[i]))
+        .chain([
+            partition::of_subject(&subjects[1]),
+            partition::of_subject(&format!("fresh:{round}")),
+            partition::of_subject(&format!("fresh:{round}")),
+            partition::GLOBAL,
+        ])
+        .collect();
+    let res = store.append(batch.clone()).unwrap();
+    for ((r, rec), p) in res.iter().zip(&batch).zip(want) {
+        let r = r.as_ref().unwrap();
+        assert_eq!(r.status, AppendStatus::Created, "{rec:?}");
+        assert_eq!(r.partition, p, "partition of {:?}", rec.record().kind());
+        expected.push((r.id, p));
+    }
+    // Appending again reports the same partition, status exists.
+    let again = store.append(batch).unwrap();
+    for (r, (_, p)) in again.iter().zip(&expected[expected.len() - again.len()..]) {
+        let r = r.as_ref().unwrap();
+        assert_eq!(r.status, AppendStatus::Exists);
+        assert_eq!(r.partition, *p);
+    }
+    expected
+}
+
+#[test]
+fn digests_match_after_incremental_appends_rebuild_and_tail_replay() {
+    let dir = tempfile::tempdir().unwrap();
+    let stale_index = tempfile::tempdir().unwrap();
+    let mut expected = Vec::new();
+    {
+        let store = open(dir.path());
+        expected.extend(write_mixed(&store, 1, 200));
+        store.close();
+    }
+    // Keep the index as it is now: later it is put back behind the log, so
+    // opening must replay the tail written after this point.
+    copy_dir(&dir.path().join("index"), &stale_index.path().join("index"));
+    let incremental;
+    {
+        let store = open(dir.path());
+        expected.extend(write_mixed(&store, 2, 300));
+        incremental = snapshot(store.digests());
+        // The digests are exactly the XOR of the created records by partition.
+        assert_eq!(incremental, model(&expected));
+        // Every partition index entry is in the digests and vice versa.
+        for p in all_partitions() {
+            for id in store.partition_ids(p).unwrap() {
+                assert!(expected.contains(&(id, p)), "{id} in partition {p}");
+            }
+        }
+        let rebuilt = store.rebuild().unwrap();
+        assert_eq!(rebuilt as usize, expected.len());
+        assert_eq!(snapshot(store.digests()), incremental, "after rebuild");
+        store.close();
+    }
+    // Put the stale index back: the log has ~300 records past its checkpoint.
+    std::fs::remove_dir_all(dir.path().join("index")).unwrap();
+    copy_dir(&stale_index.path().join("index"), &dir.path().join("index"));
+    let store = open(dir.path());
+    assert!(
+        store.open_report().replayed >= 300,
+        "tail replayed: {:?}",
+        store.open_report()
+    );
+    assert!(!store.open_report().rebuilt);
+    assert_eq!(snapshot(store.digests()), incremental, "after tail replay");
+    // And the commit path keeps folding after a replay.
+    let extra = store
+        .append(vec![common::assertion("after", "p", "v", "alice", 1)])
+        .unwrap();
+    let extra = extra[0].as_ref().unwrap();
+    assert_ne!(snapshot(store.digests()), incremental);
+    expected.push((extra.id, extra.partition));
+    assert_eq!(snapshot(store.digests()), model(&expected));
+}
+
+/// The digests computed independently of the store: bucket `id[0]` of the
+/// record's partition is the XOR of its ids; the root is `root_of(buckets)`.
+fn model(records: &[(stemedb_records::RecordId, u16)]) -> Vec<(u16, Digest)> {
+    let mut parts: HashMap<u16, [Digest; BUCKETS]> = HashMap::new();
+    for (id, p) in records {
+        let b = parts.entry(*p).or_insert([[0u8; 32]; BUCKETS]);
+        for (d, x) in b[usize::from(id.0[0])].iter_mut().zip(id.0.iter()) {
+            *d ^= x;
+        }
+    }
+    all_partitions()
+        .into_iter()
+        .map(|p| (p, root_of(parts.get(&p).unwrap_or(&[[0u8; 32]; BUCKETS]))))
+        .collect()
+}
+
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let target = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &target);
+        } else {
+            std::fs::copy(e.path(), target).unwrap();
+        }
+    }
+}
