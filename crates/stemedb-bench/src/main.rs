@@ -5,6 +5,7 @@
 //!                                   (plain and signed), lookups, rebuild, replay, verify
 //! stemedb-bench query [N] [DIR]     end-to-end query (index fetch + lens) at N assertions
 //! stemedb-bench rebuild [N] [DIR]   ingest N, then time one full index rebuild
+//! stemedb-bench replay [N] [DIR]    ingest N, drop the index, time the open that replays the log
 //! stemedb-bench signed [N] [DIR]    bulk ingest of N pre-signed assertions (verification timed)
 //! stemedb-bench bulk [N] [DIR]      bulk ingest of N, lookups, rebuild, replay, verify
 //! stemedb-bench http-ingest [N] [URL]  POST N assertions as NDJSON batches of 1,000
@@ -54,6 +55,7 @@ fn main() {
         "storage" => storage::run(n, root),
         "query" => query::run(n, root),
         "rebuild" => storage::rebuild_only(n, root),
+        "replay" => storage::replay_only(n, root),
         "signed" => storage::bulk(n, true, root),
         "bulk" => storage::bulk(n, false, root),
         "http-ingest" => http::ingest(
@@ -77,7 +79,7 @@ fn main() {
         ),
         _ => {
             eprintln!(
-                "usage: stemedb-bench storage|query|rebuild|signed|bulk [N] [DIR] | http-ingest [N] [URL] | peers-csv [N] | peers-ingest [N] [URL] | cluster-load --urls URL[,URL...] --seconds S [--rate N] [--batch B] [--threads T]"
+                "usage: stemedb-bench storage|query|rebuild|replay|signed|bulk [N] [DIR] | http-ingest [N] [URL] | peers-csv [N] | peers-ingest [N] [URL] | cluster-load --urls URL[,URL...] --seconds S [--rate N] [--batch B] [--threads T]"
             );
             std::process::exit(2);
         }

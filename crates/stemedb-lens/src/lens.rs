@@ -54,6 +54,13 @@ impl Lens {
         }
     }
 
+    /// Whether the answer depends on agents' trust scores (only
+    /// `authority`); other lenses ignore the [`TrustMap`], so callers may
+    /// skip looking trust up for them.
+    pub fn uses_trust(self) -> bool {
+        self == Lens::Authority
+    }
+
     /// Applies this lens; same as [`resolve`].
     pub fn resolve(self, candidates: &[Candidate], trust: &TrustMap) -> Resolution {
         resolve(self, candidates, trust)

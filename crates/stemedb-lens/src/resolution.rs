@@ -1,7 +1,9 @@
 //! The result of applying a lens, and its JSON form (SPEC §3).
 
-use serde_json::{Map, Value, json};
-use stemedb_records::{Object, RecordId, wire::object_json};
+use serde::ser::{Serialize, SerializeMap, Serializer};
+use serde_json::Value;
+use stemedb_records::render::{HexIds, ObjectJson};
+use stemedb_records::{Object, RecordId};
 
 use crate::lens::Lens;
 
@@ -97,53 +99,63 @@ impl Resolution {
         self.explanation.iter().find(|e| &e.value == v)
     }
 
-    /// The JSON form of SPEC §3: `status` only for skeptic, `classes` only for layered.
+    /// The JSON form of SPEC §3 as a `Value` (the same content the
+    /// [`Serialize`] impl writes straight to an output buffer).
     pub fn to_json(&self) -> Value {
-        let mut m = Map::new();
-        m.insert("lens".into(), json!(self.lens.as_str()));
-        m.insert(
-            "value".into(),
-            self.value.as_ref().map_or(Value::Null, object_json),
-        );
-        m.insert("winners".into(), ids_json(&self.winners));
-        m.insert("confidence".into(), json!(self.confidence));
-        m.insert("conflict".into(), json!(self.conflict));
-        m.insert("candidates".into(), json!(self.candidates));
-        let explanation = self
-            .explanation
-            .iter()
-            .map(|e| {
-                json!({
-                    "value": object_json(&e.value),
-                    "support": e.support,
-                    "share": e.share,
-                    "ids": ids_json(&e.ids),
-                })
-            })
-            .collect();
-        m.insert("explanation".into(), Value::Array(explanation));
-        if self.lens == Lens::Skeptic {
-            let status = self.status.unwrap_or(SkepticStatus::Contested);
-            m.insert("status".into(), json!(status.as_str()));
-        }
-        if self.lens == Lens::Layered {
-            let classes = self
-                .classes
-                .iter()
-                .map(|c| json!({"class": c.class, "resolution": c.resolution.to_json()}))
-                .collect();
-            m.insert("classes".into(), Value::Array(classes));
-        }
-        Value::Object(m)
+        serde_json::to_value(self).unwrap_or(Value::Null)
     }
 }
 
-fn ids_json(ids: &[RecordId]) -> Value {
-    Value::Array(ids.iter().map(|id| Value::String(id.to_hex())).collect())
+/// The JSON form of SPEC §3: `status` only for skeptic, `classes` only for
+/// layered. Keys are written in byte order, as a `serde_json::Map` renders
+/// them, so the bytes equal those of the `Value` form.
+impl Serialize for Resolution {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("candidates", &self.candidates)?;
+        if self.lens == Lens::Layered {
+            m.serialize_entry("classes", &self.classes)?;
+        }
+        m.serialize_entry("confidence", &self.confidence)?;
+        m.serialize_entry("conflict", &self.conflict)?;
+        m.serialize_entry("explanation", &self.explanation)?;
+        m.serialize_entry("lens", self.lens.as_str())?;
+        if self.lens == Lens::Skeptic {
+            let status = self.status.unwrap_or(SkepticStatus::Contested);
+            m.serialize_entry("status", status.as_str())?;
+        }
+        m.serialize_entry("value", &self.value.as_ref().map(ObjectJson))?;
+        m.serialize_entry("winners", &HexIds(&self.winners))?;
+        m.end()
+    }
+}
+
+/// `{"ids", "share", "support", "value"}`.
+impl Serialize for ValueSupport {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(Some(4))?;
+        m.serialize_entry("ids", &HexIds(&self.ids))?;
+        m.serialize_entry("share", &self.share)?;
+        m.serialize_entry("support", &self.support)?;
+        m.serialize_entry("value", &ObjectJson(&self.value))?;
+        m.end()
+    }
+}
+
+/// `{"class", "resolution"}`.
+impl Serialize for ClassResolution {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(Some(2))?;
+        m.serialize_entry("class", &self.class)?;
+        m.serialize_entry("resolution", &self.resolution)?;
+        m.end()
+    }
 }
 
 #[cfg(test)]
 mod tests {
+    use serde_json::json;
+
     use super::*;
 
     #[test]
@@ -200,6 +212,8 @@ mod tests {
         );
         assert_eq!(j["classes"][0]["class"], 0);
         assert_eq!(j["classes"][0]["resolution"], inner.to_json());
+        // Typed bytes: keys in byte order, exactly the Value rendering.
+        assert_eq!(serde_json::to_string(&outer).unwrap(), j.to_string());
         assert_eq!(outer.winning_support().map(|e| e.support), Some(1.0));
         assert_eq!(SkepticStatus::Agreed.as_str(), "agreed");
         assert_eq!(SkepticStatus::Unanimous.as_str(), "unanimous");

@@ -59,8 +59,14 @@ fn trust() -> TrustMap {
         .with("a3", 0.5)
 }
 
+/// The response bytes of a resolution; also checks that the typed
+/// serialization writes exactly the bytes of the `Value` form (same content,
+/// keys in byte order).
 fn json(lens: Lens, set: &[Candidate]) -> String {
-    resolve(lens, set, &trust()).to_json().to_string()
+    let r = resolve(lens, set, &trust());
+    let typed = serde_json::to_string(&r).expect("a resolution serializes");
+    assert_eq!(typed, r.to_json().to_string(), "lens {lens}");
+    typed
 }
 
 proptest! {
@@ -105,6 +111,23 @@ proptest! {
         let aa: Vec<Candidate> = a.iter().chain(&a).cloned().collect();
         for lens in Lens::ALL {
             prop_assert_eq!(json(lens, &aa), json(lens, &a), "lens {}", lens);
+        }
+    }
+
+    #[test]
+    fn only_lenses_that_declare_it_depend_on_trust(
+        specs in prop::collection::vec(spec(), 0..24)
+    ) {
+        // The query layer skips trust look-ups when `uses_trust` is false;
+        // that is exact only if such lenses ignore trust entirely.
+        let set = build(&specs, "a");
+        let skewed = TrustMap::new().with("a0", 0.0).with("a1", 1.0).with("a2", 0.3).with("a4", 0.99);
+        for lens in Lens::ALL.into_iter().filter(|l| !l.uses_trust()) {
+            prop_assert_eq!(
+                resolve(lens, &set, &skewed),
+                resolve(lens, &set, &TrustMap::new()),
+                "lens {}", lens
+            );
         }
     }
 

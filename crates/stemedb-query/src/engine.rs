@@ -57,8 +57,9 @@ pub fn run(store: &Store, q: &Query) -> Result<QueryResult, QueryError> {
             break;
         }
         let members = members(store, q, &entries, &superseded)?;
-        let mut page = Vec::new();
-        for m in &members {
+        // Indexes into `members` of the candidates listed on this page.
+        let mut page: Vec<usize> = Vec::new();
+        for (i, m) in members.iter().enumerate() {
             if m.retracted && !q.include_retracted {
                 continue;
             }
@@ -73,7 +74,7 @@ pub fn run(store: &Store, q: &Query) -> Result<QueryResult, QueryError> {
                 break;
             }
             listed += 1;
-            page.push(m);
+            page.push(i);
         }
         // A group with nothing to list on this page is reported where it
         // sorts: not again on the page after its own cursor.
@@ -83,7 +84,7 @@ pub fn run(store: &Store, q: &Query) -> Result<QueryResult, QueryError> {
             }
             continue;
         }
-        if let Some(last) = page.last() {
+        if let Some(last) = page.last().map(|&i| &members[i]) {
             next = Some(Cursor {
                 predicate: predicate.clone(),
                 timestamp: last.assertion.timestamp,
@@ -94,16 +95,23 @@ pub fn run(store: &Store, q: &Query) -> Result<QueryResult, QueryError> {
             None => None,
             Some(lens) => Some(resolve_members(store, lens, q.as_of, &members)?),
         };
+        // The listed members move into the answer (no copies).
+        let mut listed_here = page.into_iter().peekable();
+        let candidates = members
+            .into_iter()
+            .enumerate()
+            .filter(|(i, _)| listed_here.next_if_eq(i).is_some())
+            .map(|(_, m)| CandidateOut {
+                id: m.id,
+                assertion: m.assertion,
+                signature: m.signature,
+                retracted: m.retracted,
+            })
+            .collect();
         results.push(PairResult {
             subject: q.subject.clone(),
             predicate,
-            candidates: page
-                .into_iter()
-                .map(|m| CandidateOut {
-                    record: m.record.clone(),
-                    retracted: m.retracted,
-                })
-                .collect(),
+            candidates,
             resolution,
         });
         if more {
@@ -121,8 +129,9 @@ pub fn run(store: &Store, q: &Query) -> Result<QueryResult, QueryError> {
     })
 }
 
-/// Resolves one group's surviving (not retracted) members with `lens`, with
-/// the trust scores in force at `as_of`.
+/// Resolves one group with `lens` over its members that are not retracted,
+/// with the trust scores in force at `as_of`. Trust is looked up only for a
+/// lens that weighs it, once per agent.
 pub fn resolve_members(
     store: &Store,
     lens: Lens,
@@ -135,10 +144,17 @@ pub fn resolve_members(
         .map(Member::candidate)
         .collect();
     let mut trust = TrustMap::new();
-    for c in &candidates {
-        let agent = &c.assertion.agent;
-        if let Some(score) = store.trust(agent, as_of)? {
-            trust.set(agent.clone(), score);
+    if lens.uses_trust() {
+        let mut agents: Vec<&str> = candidates
+            .iter()
+            .map(|c| c.assertion.agent.as_str())
+            .collect();
+        agents.sort_unstable();
+        agents.dedup();
+        for agent in agents {
+            if let Some(score) = store.trust(agent, as_of)? {
+                trust.set(agent, score);
+            }
         }
     }
     Ok(lens.resolve(&candidates, &trust))

@@ -12,6 +12,11 @@
 //! - [`output`]: the response shape of `GET /v1/query`.
 //! - [`conflicts`]: contested (subject, predicate) pairs under a subject prefix.
 
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
+
 pub mod conflicts;
 pub mod cursor;
 pub mod engine;

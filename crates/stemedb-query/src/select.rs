@@ -15,9 +15,11 @@ use crate::params::Query;
 pub struct Member {
     /// Where it is in the log (part of the cursor order).
     pub pos: LogPos,
-    /// The stored record (assertion), with signature.
-    pub record: SignedRecord,
-    /// Its assertion.
+    /// The assertion's record id.
+    pub id: RecordId,
+    /// Its signature, if it was signed.
+    pub signature: Option<[u8; 64]>,
+    /// The assertion (shared with the lens input, not copied).
     pub assertion: Arc<Assertion>,
     /// Retracted at the query's time.
     pub retracted: bool,
@@ -28,7 +30,7 @@ pub struct Member {
 impl Member {
     /// Lens input for this member.
     pub fn candidate(&self) -> Candidate {
-        Candidate::new(self.record.id(), self.assertion.clone()).with_votes(self.votes.clone())
+        Candidate::new(self.id, self.assertion.clone()).with_votes(self.votes.clone())
     }
 }
 
@@ -82,13 +84,17 @@ pub fn members(
             continue;
         }
         let id = rec.id();
-        let assertion = Arc::new(a.clone());
+        let signature = rec.signature().copied();
+        let Record::Assertion(assertion) = rec.into_record() else {
+            continue;
+        };
         out.push(Member {
             pos,
+            id,
+            signature,
             retracted: retracted.contains(&id),
             votes: votes.remove(&id).unwrap_or_default(),
-            assertion,
-            record: rec,
+            assertion: Arc::new(assertion),
         });
     }
     Ok(out)

@@ -202,6 +202,47 @@ fn reference(w: &World, q: &Query) -> Vec<Expected> {
         .collect()
 }
 
+/// The response body built as a `serde_json::Value` tree from the wire
+/// module's field rendering (how the server built it before typed
+/// serialization); the typed bytes must equal its rendering exactly.
+fn value_form(res: &stemedb_query::QueryResult, with_candidates: bool) -> serde_json::Value {
+    use serde_json::{Value, json};
+    let results: Vec<Value> = res
+        .results
+        .iter()
+        .map(|r| {
+            let mut m = serde_json::Map::new();
+            m.insert("subject".into(), json!(r.subject));
+            m.insert("predicate".into(), json!(r.predicate));
+            if with_candidates {
+                let cands = r
+                    .candidates
+                    .iter()
+                    .map(|c| {
+                        let mut o = serde_json::Map::new();
+                        o.insert("id".into(), json!(c.id.to_hex()));
+                        o.extend(stemedb_records::wire::record_fields(&Record::Assertion(
+                            (*c.assertion).clone(),
+                        )));
+                        if let Some(sig) = &c.signature {
+                            o.insert("signature".into(), json!(hex::encode(sig)));
+                        }
+                        o.insert("retracted".into(), json!(c.retracted));
+                        Value::Object(o)
+                    })
+                    .collect();
+                m.insert("candidates".into(), Value::Array(cands));
+            }
+            m.insert(
+                "resolution".into(),
+                r.resolution.as_ref().map_or(Value::Null, |x| x.to_json()),
+            );
+            Value::Object(m)
+        })
+        .collect();
+    json!({"results": results, "next_cursor": res.next_cursor})
+}
+
 fn check(store: &Store, w: &World, q: Query) {
     let want = reference(w, &q);
     let mut got: Vec<(String, Vec<(RecordId, bool)>)> = Vec::new();
@@ -211,15 +252,19 @@ fn check(store: &Store, w: &World, q: Query) {
     loop {
         let res = run(store, &page).unwrap();
         pages += 1;
+        for with_candidates in [true, false] {
+            let bytes = res.to_json_bytes(with_candidates).unwrap();
+            assert_eq!(
+                String::from_utf8(bytes).unwrap(),
+                value_form(&res, with_candidates).to_string(),
+                "typed response bytes differ from the Value rendering for {page:?}"
+            );
+        }
         for r in &res.results {
             if let Some(res) = &r.resolution {
                 resolutions.insert(r.predicate.clone(), res.to_json());
             }
-            let ids: Vec<_> = r
-                .candidates
-                .iter()
-                .map(|c| (c.record.id(), c.retracted))
-                .collect();
+            let ids: Vec<_> = r.candidates.iter().map(|c| (c.id, c.retracted)).collect();
             match got.last_mut() {
                 Some((p, v)) if *p == r.predicate => v.extend(ids),
                 _ => got.push((r.predicate.clone(), ids)),
@@ -312,11 +357,7 @@ fn cursors_are_stable_while_records_arrive_and_reject_other_queries() {
     let mut q = Query::new("s").predicate("p");
     q.limit = 4;
     let p1 = run(&store, &q).unwrap();
-    let ids1: Vec<_> = p1.results[0]
-        .candidates
-        .iter()
-        .map(|c| c.record.id())
-        .collect();
+    let ids1: Vec<_> = p1.results[0].candidates.iter().map(|c| c.id).collect();
     assert_eq!(ids1, first[..4]);
     // New records: one sorting before the cursor (older timestamp), one after.
     add("early", 50);
@@ -328,7 +369,7 @@ fn cursors_are_stable_while_records_arrive_and_reject_other_queries() {
         rest.extend(
             p.results
                 .iter()
-                .flat_map(|r| r.candidates.iter().map(|c| c.record.id())),
+                .flat_map(|r| r.candidates.iter().map(|c| c.id)),
         );
         match p.next_cursor {
             Some(c) => q.cursor = Some(c),

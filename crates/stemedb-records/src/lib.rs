@@ -18,6 +18,7 @@
 //!   storage framing.
 //! - [`sign`]: key generation, signing, single and batch verification.
 //! - [`wire`]: JSON in and out, with precise errors.
+//! - [`render`]: typed JSON rendering (no `Value` trees) for hot read paths.
 //! - [`hlc`]: the hybrid logical clock.
 //!
 //! # Example
@@ -33,12 +34,18 @@
 //! assert_eq!(rec.id().to_hex().len(), 64);
 //! ```
 
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
+
 pub mod canonical;
 pub mod error;
 pub mod hlc;
 pub mod id;
 pub mod limits;
 pub mod model;
+pub mod render;
 pub mod sign;
 pub mod signed;
 pub mod validate;

@@ -111,21 +111,98 @@ impl<'a> Applier<'a> {
     }
 }
 
-/// Replays the log from `from` into the index in batches; returns records applied.
+/// Records per index batch during replay (one checkpoint each).
+const REPLAY_BATCH: usize = 20_000;
+/// Records per hand-off from the decoding thread to the applying one.
+const DECODE_CHUNK: usize = 256;
+/// Decoded chunks that may wait for the applier (bounds replay memory).
+const DECODE_QUEUE: usize = 16;
+
+/// A run of decoded records, or the scan's error, or its end position.
+enum Decoded {
+    Records(Vec<(LogPos, SignedRecord)>),
+    Failed(crate::error::StorageError),
+    End(LogPos),
+}
+
+/// Replays the log from `from` into the index in batches; returns records
+/// applied. One thread reads, CRC-checks, decodes and hashes frames (every
+/// id is recomputed from the stored bytes) while the calling thread applies
+/// them to the index in log order, so decoding overlaps index work. The
+/// index ends exactly as a sequential replay leaves it: same entries, same
+/// batch boundaries and checkpoints.
 pub(crate) fn replay(idx: &Indexes, reader: &LogReader, from: LogPos) -> Result<u64> {
-    const BATCH: usize = 20_000;
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Decoded>(DECODE_QUEUE);
+    std::thread::scope(|scope| {
+        let decoder = std::thread::Builder::new()
+            .name("stemedb-replay-decode".into())
+            .spawn_scoped(scope, move || decode_log(reader, from, &tx))
+            .map_err(|e| {
+                crate::error::StorageError::Failed(format!("starting replay decoder: {e}"))
+            })?;
+        let applied = apply_decoded(idx, reader, &rx);
+        // On an apply error the receiver goes away first, which stops the decoder.
+        drop(rx);
+        let _ = decoder.join();
+        applied
+    })
+}
+
+/// The decoding side of [`replay`]: sends chunks of decoded records, then
+/// the end position (or the first error).
+fn decode_log(reader: &LogReader, from: LogPos, tx: &std::sync::mpsc::SyncSender<Decoded>) {
+    let mut chunk = Vec::with_capacity(DECODE_CHUNK);
+    let scanned = reader.scan_from(from, |pos, payload| {
+        chunk.push((pos, SignedRecord::from_stored(payload)?));
+        if chunk.len() == DECODE_CHUNK {
+            let full = std::mem::replace(&mut chunk, Vec::with_capacity(DECODE_CHUNK));
+            tx.send(Decoded::Records(full))
+                .map_err(|_| crate::error::StorageError::Closed)?;
+        }
+        Ok(())
+    });
+    let last = match scanned {
+        Ok(end) => {
+            if !chunk.is_empty() && tx.send(Decoded::Records(chunk)).is_err() {
+                return;
+            }
+            Decoded::End(end)
+        }
+        Err(e) => Decoded::Failed(e),
+    };
+    let _ = tx.send(last);
+}
+
+/// The applying side of [`replay`].
+fn apply_decoded(
+    idx: &Indexes,
+    reader: &LogReader,
+    rx: &std::sync::mpsc::Receiver<Decoded>,
+) -> Result<u64> {
     let mut applier = Applier::new(idx, reader);
     let mut total = 0u64;
-    let end = reader.scan_from(from, |pos, payload| {
-        let rec = SignedRecord::from_stored(payload)?;
-        if applier.len() >= BATCH {
-            let full = std::mem::replace(&mut applier, Applier::new(idx, reader));
-            full.commit(pos)?;
+    loop {
+        match rx.recv() {
+            Ok(Decoded::Records(records)) => {
+                for (pos, rec) in records {
+                    if applier.len() >= REPLAY_BATCH {
+                        let full = std::mem::replace(&mut applier, Applier::new(idx, reader));
+                        full.commit(pos)?;
+                    }
+                    applier.add(&rec, pos)?;
+                    total += 1;
+                }
+            }
+            Ok(Decoded::End(end)) => {
+                applier.commit(end)?;
+                return Ok(total);
+            }
+            Ok(Decoded::Failed(e)) => return Err(e),
+            Err(_) => {
+                return Err(crate::error::StorageError::Failed(
+                    "replay decoder stopped without reaching the end of the log".into(),
+                ));
+            }
         }
-        applier.add(&rec, pos)?;
-        total += 1;
-        Ok(())
-    })?;
-    applier.commit(end)?;
-    Ok(total)
+    }
 }

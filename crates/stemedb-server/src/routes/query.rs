@@ -1,11 +1,13 @@
 //! `GET /v1/query`: candidates of a subject (and predicate) and, with a
 //! lens, their resolution.
 
+use axum::Router;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query as QueryParams, State};
+use axum::http::HeaderValue;
+use axum::http::header::CONTENT_TYPE;
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::{Json, Router};
-use serde_json::Value;
 use stemedb_lens::Lens;
 use stemedb_query::Query;
 use stemedb_query::params::{DEFAULT_LIMIT, MAX_LIMIT};
@@ -111,7 +113,7 @@ pub fn build_query(p: &Params) -> Result<Query, ApiError> {
 pub async fn query(
     State(state): State<AppState>,
     params: Result<QueryParams<Vec<(String, String)>>, QueryRejection>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Response, ApiError> {
     let p = Params::check(params, &PARAMS)?;
     let q = build_query(&p)?;
     let with_candidates = p
@@ -124,7 +126,15 @@ pub async fn query(
     if let Some(c) = &state.cluster {
         c.forward_read(&q.subject).await;
     }
-    let out = state
-        .read(move |store| Ok(stemedb_query::run(store, &q)?.to_json_with(with_candidates)))?;
-    Ok(Json(out))
+    // Typed structs serialized straight into the body (no `Value` tree).
+    let body = state.read(move |store| {
+        stemedb_query::run(store, &q)?
+            .to_json_bytes(with_candidates)
+            .map_err(|e| ApiError::internal(format!("rendering the query answer: {e}")))
+    })?;
+    Ok((
+        [(CONTENT_TYPE, HeaderValue::from_static("application/json"))],
+        body,
+    )
+        .into_response())
 }

@@ -4,9 +4,10 @@ use axum::Json;
 use axum::response::Response;
 use axum::routing::post;
 use axum::{Router, extract::State};
-use serde_json::{Value, json};
+use serde::ser::{Serialize, SerializeMap, Serializer};
+use stemedb_records::render::HexId;
 use stemedb_records::wire;
-use stemedb_storage::AppendStatus;
+use stemedb_storage::{AppendStatus, Appended};
 
 use super::written;
 use crate::auth::Access;
@@ -69,7 +70,7 @@ pub async fn batch(
     State(state): State<AppState>,
     access: Access,
     BatchBody(items): BatchBody,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<BatchAnswer>, ApiError> {
     let max = state.api.max_batch;
     if items.len() > max {
         return Err(too_large(format!(
@@ -87,25 +88,74 @@ pub async fn batch(
         })
         .await?;
     let out = write::write_batch(&state, &access, records).await?;
-    let (mut created, mut exists, mut failed) = (0u64, 0u64, 0u64);
-    let results: Vec<Value> = out
-        .into_iter()
-        .enumerate()
-        .map(|(index, r)| match r {
+    Ok(Json(BatchAnswer::new(out)))
+}
+
+/// The batch answer, serialized straight into the response body (no
+/// `Value` per item): `{"created", "exists", "failed", "results"}`, keys in
+/// byte order as before.
+pub struct BatchAnswer {
+    created: u64,
+    exists: u64,
+    failed: u64,
+    results: Vec<Result<Appended, ApiError>>,
+}
+
+impl BatchAnswer {
+    fn new(results: Vec<Result<Appended, ApiError>>) -> Self {
+        let (mut created, mut exists, mut failed) = (0u64, 0u64, 0u64);
+        for r in &results {
+            match r {
+                Ok(a) if a.status == AppendStatus::Created => created += 1,
+                Ok(_) => exists += 1,
+                Err(_) => failed += 1,
+            }
+        }
+        BatchAnswer {
+            created,
+            exists,
+            failed,
+            results,
+        }
+    }
+}
+
+impl Serialize for BatchAnswer {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(Some(4))?;
+        m.serialize_entry("created", &self.created)?;
+        m.serialize_entry("exists", &self.exists)?;
+        m.serialize_entry("failed", &self.failed)?;
+        m.serialize_entry("results", &Items(&self.results))?;
+        m.end()
+    }
+}
+
+struct Items<'a>(&'a [Result<Appended, ApiError>]);
+
+impl Serialize for Items<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.0.iter().enumerate().map(|(index, r)| Item(index, r)))
+    }
+}
+
+/// `{"id", "index", "status"}` or `{"error", "index"}`.
+struct Item<'a>(usize, &'a Result<Appended, ApiError>);
+
+impl Serialize for Item<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(Some(3))?;
+        match self.1 {
             Ok(a) => {
-                match a.status {
-                    AppendStatus::Created => created += 1,
-                    AppendStatus::Exists => exists += 1,
-                }
-                json!({"index": index, "id": a.id.to_hex(), "status": a.status.as_str()})
+                m.serialize_entry("id", &HexId(&a.id))?;
+                m.serialize_entry("index", &self.0)?;
+                m.serialize_entry("status", a.status.as_str())?;
             }
             Err(e) => {
-                failed += 1;
-                json!({"index": index, "error": e.body()})
+                m.serialize_entry("error", &e.body())?;
+                m.serialize_entry("index", &self.0)?;
             }
-        })
-        .collect();
-    Ok(Json(json!({
-        "results": results, "created": created, "exists": exists, "failed": failed
-    })))
+        }
+        m.end()
+    }
 }
