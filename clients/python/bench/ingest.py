@@ -52,8 +52,9 @@ def records(prefix: str, n: int, agent: bool = True) -> list[dict[str, Any]]:
     return out
 
 
-def raw_ingest(url: str, recs: list[dict[str, Any]], chunk: int) -> float:
-    start = time.perf_counter()
+def raw_ingest(url: str, recs: list[dict[str, Any]], chunk: int) -> tuple[float, float]:
+    """Records/s and client CPU µs per record of plain NDJSON posts."""
+    start, cpu = time.perf_counter(), time.process_time()
     with httpx.Client(base_url=url, timeout=120) as http:
         for i in range(0, len(recs), chunk):
             body = b"".join(
@@ -65,16 +66,23 @@ def raw_ingest(url: str, recs: list[dict[str, Any]], chunk: int) -> float:
             resp.raise_for_status()
             if resp.json()["failed"]:
                 raise RuntimeError("raw batch had failures")
-    return len(recs) / (time.perf_counter() - start)
+    return _rates(len(recs), start, cpu)
 
 
-def sdk_ingest(url: str, recs: list[dict[str, Any]], chunk: int, key: SigningKey | None) -> float:
-    start = time.perf_counter()
+def _rates(n: int, start: float, cpu: float) -> tuple[float, float]:
+    return n / (time.perf_counter() - start), (time.process_time() - cpu) / n * 1e6
+
+
+def sdk_ingest(
+    url: str, recs: list[dict[str, Any]], chunk: int, key: SigningKey | None
+) -> tuple[float, float]:
+    """Records/s and client CPU µs per record of ``Client.assert_many``."""
+    start, cpu = time.perf_counter(), time.process_time()
     with Client(url, timeout=120) as db:
         result = db.assert_many(recs, chunk_size=chunk, signing_key=key)
     if result.created != len(recs):
         raise RuntimeError(f"sdk batch stored {result.created} of {len(recs)}")
-    return len(recs) / (time.perf_counter() - start)
+    return _rates(len(recs), start, cpu)
 
 
 def spawn(binary: str, work: Path) -> tuple[subprocess.Popen[bytes], str]:
@@ -102,7 +110,10 @@ def spawn(binary: str, work: Path) -> tuple[subprocess.Popen[bytes], str]:
     raise RuntimeError("server did not start")
 
 
-def rounds(url: str, n: int, chunk: int, count: int, signed: bool) -> Iterator[tuple[float, float]]:
+Side = tuple[float, float]  # records/s, client CPU µs per record
+
+
+def rounds(url: str, n: int, chunk: int, count: int, signed: bool) -> Iterator[tuple[Side, Side]]:
     key = SigningKey.generate() if signed else None
     for r in range(count):
         raw = raw_ingest(url, records(f"raw{r}", n), chunk)
@@ -132,14 +143,20 @@ def main() -> int:
             if proc is not None:
                 proc.terminate()
                 proc.wait(timeout=30)
-    for i, (raw, sdk) in enumerate(results):
-        print(f"round {i}: raw {raw:,.0f} rec/s  sdk {sdk:,.0f} rec/s  ({sdk / raw:.0%})")
-    raw_m = statistics.median(r for r, _ in results)
-    sdk_m = statistics.median(s for _, s in results)
+    for i, ((raw, raw_cpu), (sdk, sdk_cpu)) in enumerate(results):
+        print(
+            f"round {i}: raw {raw:,.0f} rec/s ({raw_cpu:.1f} µs CPU/rec)  "
+            f"sdk {sdk:,.0f} rec/s ({sdk_cpu:.1f} µs CPU/rec)  ({sdk / raw:.0%})"
+        )
+    raw_m = statistics.median(r for (r, _), _ in results)
+    sdk_m = statistics.median(s for _, (s, _) in results)
+    raw_c = statistics.median(c for (_, c), _ in results)
+    sdk_c = statistics.median(c for _, (_, c) in results)
     kind = "signed" if args.signed else "unsigned"
     print(
         f"median ({kind}, {args.records} records x {args.rounds} rounds, chunk {args.chunk}): "
-        f"raw {raw_m:,.0f} rec/s, sdk {sdk_m:,.0f} rec/s, sdk/raw {sdk_m / raw_m:.0%}"
+        f"raw {raw_m:,.0f} rec/s, sdk {sdk_m:,.0f} rec/s, sdk/raw {sdk_m / raw_m:.0%}; "
+        f"client CPU per record: raw {raw_c:.1f} µs, sdk {sdk_c:.1f} µs"
     )
     return 0
 

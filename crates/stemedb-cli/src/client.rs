@@ -15,7 +15,8 @@ use ureq::{Agent, Body};
 
 use crate::error::{CliError, Result};
 
-/// Connection to one StemeDB server.
+/// Connection to one StemeDB server (cheap to clone: the agent's pool is shared).
+#[derive(Clone)]
 pub struct Client {
     base: String,
     token: Option<String>,

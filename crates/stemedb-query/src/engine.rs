@@ -93,7 +93,7 @@ pub fn run(store: &Store, q: &Query) -> Result<QueryResult, QueryError> {
         }
         let resolution = match q.lens {
             None => None,
-            Some(lens) => Some(resolve(store, q, lens, &members)?),
+            Some(lens) => Some(resolve_members(store, lens, q.as_of, &members)?),
         };
         // The listed members move into the answer (no copies).
         let mut listed_here = page.into_iter().peekable();
@@ -129,12 +129,13 @@ pub fn run(store: &Store, q: &Query) -> Result<QueryResult, QueryError> {
     })
 }
 
-/// Resolves one group with `lens` over its members that are not retracted.
-/// Trust is looked up only for a lens that weighs it, once per agent.
-fn resolve(
+/// Resolves one group with `lens` over its members that are not retracted,
+/// with the trust scores in force at `as_of`. Trust is looked up only for a
+/// lens that weighs it, once per agent.
+pub fn resolve_members(
     store: &Store,
-    q: &Query,
     lens: Lens,
+    as_of: Option<i64>,
     members: &[Member],
 ) -> Result<Resolution, QueryError> {
     let candidates: Vec<_> = members
@@ -151,7 +152,7 @@ fn resolve(
         agents.sort_unstable();
         agents.dedup();
         for agent in agents {
-            if let Some(score) = store.trust(agent, q.as_of)? {
+            if let Some(score) = store.trust(agent, as_of)? {
                 trust.set(agent, score);
             }
         }

@@ -10,18 +10,21 @@
 //! - [`select`]: reading one (subject, predicate) group and applying filters.
 //! - [`engine`]: [`run`], which pages over groups and calls the lens.
 //! - [`output`]: the response shape of `GET /v1/query`.
+//! - [`conflicts`]: contested (subject, predicate) pairs under a subject prefix.
 
 #![cfg_attr(
     not(test),
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
 )]
 
+pub mod conflicts;
 pub mod cursor;
 pub mod engine;
 pub mod output;
 pub mod params;
 pub mod select;
 
+pub use conflicts::{ConflictPage, ConflictPair, ConflictScan, conflicts};
 pub use cursor::Cursor;
 pub use engine::run;
 pub use output::{CandidateOut, PairResult, QueryResult};

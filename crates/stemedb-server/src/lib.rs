@@ -14,6 +14,7 @@
 //!   (policy → append → replicate), detached from the request in cluster mode.
 //! - [`routes`]: one module per endpoint group (writes, annotations, admin,
 //!   reads, query, listings and export, operations, docs).
+//! - [`mcp`]: `/mcp`, the MCP tools over streamable HTTP with an in-process backend.
 //! - [`openapi`]: the OpenAPI 3.1 document generated from the handlers.
 //! - [`metrics`]: the Prometheus recorder, request metrics and gauges.
 //! - [`shutdown`]: SIGTERM/SIGINT handling and the grace period.
@@ -36,6 +37,7 @@ pub mod config;
 pub mod error;
 pub mod extract;
 pub mod listen;
+pub mod mcp;
 pub mod metrics;
 pub mod openapi;
 pub mod readiness;

@@ -227,6 +227,18 @@ pub struct QueryResponse {
     pub next_cursor: Option<String>,
 }
 
+/// A page of contested pairs (`GET /v1/conflicts`).
+#[derive(Serialize, ToSchema)]
+pub struct ConflictsResponse {
+    /// `{"subject", "predicate", "conflict", "resolution"}` per contested pair, in (subject, predicate) order.
+    #[schema(value_type = Vec<Object>)]
+    pub conflicts: Vec<Value>,
+    /// (subject, predicate) pairs examined by this call.
+    pub examined: usize,
+    /// Cursor to continue the walk, or null when the prefix range is exhausted.
+    pub next_cursor: Option<String>,
+}
+
 /// A page of subjects.
 #[derive(Serialize, ToSchema)]
 pub struct SubjectsResponse {
@@ -357,6 +369,7 @@ pub struct BackupPlan {
         crate::routes::read::get_record,
         crate::routes::read::trace,
         crate::routes::query::query,
+        crate::routes::conflicts::conflicts,
         crate::routes::listing::subjects,
         crate::routes::listing::predicates,
         crate::routes::listing::export,
@@ -365,6 +378,7 @@ pub struct BackupPlan {
         crate::routes::ops::metrics_text,
         crate::routes::docs::openapi_json,
         crate::routes::docs::docs_page,
+        crate::mcp::mcp_endpoint_doc,
         crate::routes::console::cluster_status,
         crate::routes::console::shell,
         crate::routes::console::deep_link,
@@ -373,7 +387,7 @@ pub struct BackupPlan {
     components(schemas(
         ObjectValue, SourceIn, AssertionIn, RetractionIn, VoteIn, TrustIn, EpochIn,
         WriteResult, ErrorDetail, ErrorBody, BatchItem, BatchResult, RecordView,
-        TraceView, QueryResponse, SubjectsResponse, PredicatesResponse, Health, Ready, NotReadyBody,
+        TraceView, QueryResponse, ConflictsResponse, SubjectsResponse, PredicatesResponse, Health, Ready, NotReadyBody,
         ClusterStatus,
         BackupPlan, BackupSegment, BackupPosition
     )),
@@ -382,6 +396,7 @@ pub struct BackupPlan {
         (name = "admin", description = "Admin-only writes"),
         (name = "read", description = "Records, queries, listings, export"),
         (name = "ops", description = "Health, readiness, metrics, docs"),
+        (name = "mcp", description = "Model Context Protocol tools for AI agents (docs/mcp.md)"),
         (name = "console", description = "The web console (HTML shell and embedded assets)"),
     )
 )]
@@ -467,7 +482,8 @@ fn add_auth(doc: &mut Value) {
                     "401".into(),
                     error("No API key, or an invalid or revoked one (when `[auth]` is configured)"),
                 );
-                if role > Role::Reader || responses.contains_key("403") {
+                // A reader route's own 403 (if any) is not about roles: no key is below reader.
+                if role > Role::Reader {
                     let text = match responses.get("403").and_then(|r| r.get("description")) {
                         Some(Value::String(d)) => {
                             format!("The key's role is below {}; or: {d}", role.as_str())

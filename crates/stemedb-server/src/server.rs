@@ -18,9 +18,21 @@ use crate::state::AppState;
 use crate::{auth, metrics, routes, shutdown};
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
-/// The full application for a state: every route, JSON 404/405, body limit,
-/// request timeout and metrics.
+/// The full application for a state: every API route (JSON 404/405, body
+/// limit, request timeout, metrics) and the MCP endpoint `/mcp`, which sits
+/// behind the same auth gate (a reader key to connect; each tool's API call
+/// is checked again with the caller's `Authorization`).
 pub fn router(state: AppState) -> Router {
+    let bind = state.api.bind_addr.parse().ok();
+    let max_body = usize::try_from(state.api.max_body_bytes).unwrap_or(usize::MAX);
+    let gate = middleware::from_fn_with_state(state.clone(), auth::gate);
+    let api = api_router(state);
+    let mcp = crate::mcp::routes(api.clone(), bind, max_body).layer(gate);
+    api.merge(mcp)
+}
+
+/// Every HTTP API route (without `/mcp`), with its layers.
+pub fn api_router(state: AppState) -> Router {
     let limit = usize::try_from(state.api.max_body_bytes).unwrap_or(usize::MAX);
     let app = Router::new()
         .merge(routes::records::routes())
@@ -29,6 +41,7 @@ pub fn router(state: AppState) -> Router {
         .merge(routes::backup::routes())
         .merge(routes::read::routes())
         .merge(routes::query::routes())
+        .merge(routes::conflicts::routes())
         .merge(routes::listing::routes())
         .merge(routes::ops::routes())
         .merge(routes::docs::routes())

@@ -413,3 +413,210 @@ fn require_signatures_refuses_unsigned_writes() {
     assert_eq!(v["results"][1]["status"], "exists");
     assert_eq!(s.get("/v1/subjects").json()["subjects"], json!(["sig:2"]));
 }
+
+#[test]
+fn conflicts_lists_contested_pairs_under_a_prefix() {
+    let s = Server::start(&[]);
+    let post = |subject: &str, predicate: &str, value: &str, agent: &str| {
+        id_of(&s.post("/v1/assert", &assertion(subject, predicate, value, agent)))
+    };
+    let a = post("drug:a", "dose", "1mg", "fda");
+    let b = post("drug:a", "dose", "2mg", "ema");
+    post("drug:a", "color", "white", "fda");
+    post("drug:b", "dose", "5mg", "fda");
+    post("drug:b", "dose", "5mg", "ema");
+    post("gene:x", "dose", "1", "fda");
+    post("gene:x", "dose", "2", "ema");
+
+    let r = s.get("/v1/conflicts?prefix=drug:");
+    assert_eq!(r.status, 200, "{}", r.body);
+    let v = r.json();
+    let list = v["conflicts"].as_array().expect("conflicts");
+    assert_eq!(list.len(), 1, "{v}");
+    assert_eq!(list[0]["subject"], "drug:a");
+    assert_eq!(list[0]["predicate"], "dose");
+    assert_eq!(list[0]["conflict"], json!(1.0));
+    assert_eq!(list[0]["resolution"]["lens"], "consensus");
+    let mut ids: Vec<String> = list[0]["resolution"]["explanation"]
+        .as_array()
+        .expect("explanation")
+        .iter()
+        .flat_map(|e| e["ids"].as_array().expect("ids").clone())
+        .map(|i| i.as_str().expect("id").to_owned())
+        .collect();
+    ids.sort();
+    let mut want = vec![a, b];
+    want.sort();
+    assert_eq!(ids, want);
+    assert_eq!(v["examined"], json!(3));
+    assert_eq!(v["next_cursor"], Value::Null);
+
+    // Without a prefix both contested pairs; limit 1 pages through them.
+    let r = s.get("/v1/conflicts?limit=1&lens=skeptic");
+    let v = r.json();
+    assert_eq!(v["conflicts"][0]["subject"], "drug:a");
+    assert_eq!(v["conflicts"][0]["resolution"]["status"], "contested");
+    let cursor = v["next_cursor"].as_str().expect("next_cursor").to_owned();
+    let v = s
+        .get(&format!(
+            "/v1/conflicts?limit=1&lens=skeptic&cursor={cursor}"
+        ))
+        .json();
+    assert_eq!(v["conflicts"][0]["subject"], "gene:x");
+    assert_eq!(
+        s.get("/v1/conflicts?min_conflict=1&prefix=drug:b").json()["conflicts"],
+        json!([])
+    );
+
+    for (query, code, field) in [
+        ("min_conflict=2", "invalid_param", "min_conflict"),
+        ("min_conflict=x", "invalid_param", "min_conflict"),
+        ("lens=vote", "invalid_param", "lens"),
+        ("limit=0", "invalid_param", "limit"),
+        ("limit=1001", "invalid_param", "limit"),
+        ("as_of=soon", "invalid_param", "as_of"),
+        ("cursor=zz", "invalid_param", "cursor"),
+        ("subject=drug:a", "unknown_param", "subject"),
+    ] {
+        s.get(&format!("/v1/conflicts?{query}"))
+            .assert_error(400, code, Some(field));
+    }
+    let doc = s.get("/api-doc/openapi.json").json();
+    assert!(doc["paths"]["/v1/conflicts"]["get"].is_object());
+}
+
+/// `/mcp` spoken by hand (JSON-RPC over streamable HTTP, stateless): the
+/// handshake, the tool list, a write and a read through the in-process
+/// backend, a tool error with the server's code, and the documented refusals.
+#[test]
+fn mcp_endpoint_serves_the_tools_over_streamable_http() {
+    let s = Server::start(&[("STEMEDB_API_MAX_BODY_BYTES", "65536")]);
+    let rpc = |id: u64, method: &str, params: Value| {
+        let body = json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params});
+        let r = s
+            .try_send(
+                "POST",
+                "/mcp",
+                "application/json",
+                body.to_string().as_bytes(),
+                &[
+                    ("accept", "application/json, text/event-stream"),
+                    ("mcp-protocol-version", "2025-06-18"),
+                ],
+            )
+            .expect("POST /mcp");
+        assert_eq!(r.status, 200, "{method}: {}", r.body);
+        let v = r.json();
+        assert_eq!(v["id"], json!(id), "{v}");
+        v["result"].clone()
+    };
+    let init = rpc(
+        1,
+        "initialize",
+        json!({"protocolVersion": "2025-06-18", "capabilities": {},
+               "clientInfo": {"name": "test", "version": "0"}}),
+    );
+    assert_eq!(init["serverInfo"]["name"], "stemedb", "{init}");
+    assert!(init["capabilities"]["tools"].is_object());
+
+    let tools = rpc(2, "tools/list", json!({}));
+    let mut names: Vec<&str> = tools["tools"]
+        .as_array()
+        .expect("tools")
+        .iter()
+        .map(|t| t["name"].as_str().expect("name"))
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "assert_claim",
+            "compare_lenses",
+            "find_conflicts",
+            "list_subjects",
+            "query_claims",
+            "retract_claim",
+            "trace_claim",
+            "vote_claim"
+        ]
+    );
+
+    let out = rpc(
+        3,
+        "tools/call",
+        json!({"name": "assert_claim", "arguments":
+            {"subject": "mcp:s", "predicate": "p", "value": 42, "agent": "bot"}}),
+    );
+    assert_eq!(out["isError"], json!(false), "{out}");
+    let id = out["structuredContent"]["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    assert_eq!(s.get(&format!("/v1/assertions/{id}")).status, 200);
+
+    let out = rpc(
+        4,
+        "tools/call",
+        json!({"name": "query_claims", "arguments": {"subject": "mcp:s", "lens": "recency"}}),
+    );
+    assert_eq!(
+        out["structuredContent"]["results"][0]["resolution"]["winners"],
+        json!([id])
+    );
+
+    let out = rpc(
+        5,
+        "tools/call",
+        json!({"name": "retract_claim", "arguments": {"id": id, "agent": "someone-else"}}),
+    );
+    assert_eq!(out["isError"], json!(true));
+    assert_eq!(
+        out["structuredContent"]["error"],
+        json!({"code": "forbidden", "field": "agent", "status": 403,
+               "message": out["structuredContent"]["error"]["message"]})
+    );
+
+    let r = s.get("/mcp");
+    assert_eq!(r.status, 405, "{}", r.body);
+
+    // Every refusal of the transport, each one documented in the OpenAPI entry.
+    let init = json!({"jsonrpc": "2.0", "id": 9, "method": "initialize",
+        "params": {"protocolVersion": "2025-06-18", "capabilities": {},
+                   "clientInfo": {"name": "test", "version": "0"}}})
+    .to_string();
+    let accept = ("accept", "application/json, text/event-stream");
+    let big = vec![b' '; 70_000];
+    type Refusal<'a> = (u16, &'a str, &'a [u8], Vec<(&'a str, &'a str)>);
+    let refusals: [Refusal; 6] = [
+        (406, "application/json", init.as_bytes(), vec![]),
+        (415, "text/plain", init.as_bytes(), vec![accept]),
+        (415, "application/json", b"not json", vec![accept]),
+        (415, "application/json", b"{}", vec![accept]),
+        (413, "application/json", &big, vec![accept]),
+        (
+            403,
+            "application/json",
+            init.as_bytes(),
+            vec![accept, ("host", "evil.example")],
+        ),
+    ];
+    let doc = s.get("/api-doc/openapi.json").json();
+    let documented = &doc["paths"]["/mcp"]["post"]["responses"];
+    for (status, content_type, body, headers) in refusals {
+        let r = s
+            .try_send("POST", "/mcp", content_type, body, &headers)
+            .expect("POST /mcp");
+        assert_eq!(r.status, status, "{content_type} {headers:?}: {}", r.body);
+        assert!(
+            documented[status.to_string()].is_object(),
+            "{status} missing from the OpenAPI entry of /mcp: {documented}"
+        );
+    }
+    for status in ["200", "202", "401", "405", "429"] {
+        assert!(documented[status].is_object(), "{status}: {documented}");
+    }
+    assert!(
+        documented["400"].is_null(),
+        "rmcp answers a bad body 415, not 400"
+    );
+}

@@ -14,6 +14,7 @@ pub mod export;
 pub mod get;
 pub mod import;
 pub mod keygen;
+pub mod mcp;
 pub mod query;
 pub mod retract;
 pub mod trace;
@@ -43,6 +44,8 @@ pub enum Command {
     Export(export::Args),
     /// Create an Ed25519 key file for signing records.
     Keygen(keygen::Args),
+    /// Serve the StemeDB MCP tools over stdio for an AI agent (tools call --server).
+    Mcp(mcp::Args),
     /// Take an online, consistent backup of a server into a directory (admin; uses --token).
     Backup(backup::Args),
 }
@@ -72,6 +75,7 @@ impl Command {
             Command::Export(a) => export::run(a, &client),
             Command::Backup(a) => backup::run(a, &client),
             Command::Keygen(a) => keygen::run(a),
+            Command::Mcp(a) => mcp::run(a, &client),
         }
     }
 }

@@ -3,6 +3,7 @@
 pub mod admin;
 pub mod annotations;
 pub mod backup;
+pub mod conflicts;
 pub mod console;
 pub mod docs;
 pub mod listing;
