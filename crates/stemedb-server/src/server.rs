@@ -232,7 +232,7 @@ pub async fn serve(
     let mut state = AppState::new(store.clone(), config.api);
     state.cluster = runtime.as_ref().map(|rt| rt.cluster.clone());
     let reloader = gate.spawn_reloader(Duration::from_secs(1));
-    state.gate = gate;
+    state.set_gate(gate);
     let app = router(state);
     let scheme = serving.scheme();
     tracing::info!(%addr, scheme, data_dir = %dir, "stemedb-api listening");
