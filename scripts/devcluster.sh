@@ -114,7 +114,7 @@ start_node() {
 }
 
 wait_ready() {
-  local node="$1" ip code i
+  local node="$1" ip code body i
   ip="$(ip_of "$node")"
   for ((i = 0; i < 150; i++)); do
     if ! running_pid "$node" >/dev/null; then
@@ -123,8 +123,11 @@ wait_ready() {
       rm -f "$DIR/$node/pid"
       return 1
     fi
-    code="$(curl -s -o /dev/null -w '%{http_code}' --max-time 1 "http://$ip:$API_PORT/v1/ready" || true)"
-    if [[ "$code" != "000" && -n "$code" ]]; then
+    # Any answer but 503 `recovering` (store still opening): a node without a
+    # majority yet answers 503 `read_only`, which counts as up here.
+    body="$(curl -s -w '\n%{http_code}' --max-time 1 "http://$ip:$API_PORT/v1/ready" || true)"
+    code="${body##*$'\n'}"
+    if [[ "$code" != "000" && -n "$code" && "$body" != *'"recovering"'* ]]; then
       echo "$node: API answering (/v1/ready -> $code)"; return 0
     fi
     sleep 0.2

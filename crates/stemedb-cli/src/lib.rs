@@ -14,6 +14,11 @@
 //! - [`render`]: human-readable query tables.
 //! - [`error`]: [`CliError`], printed by `main` before exiting with status 1.
 
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
+
 pub mod cli;
 pub mod client;
 pub mod commands;

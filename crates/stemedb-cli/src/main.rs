@@ -1,5 +1,10 @@
 //! The `stemedb` binary: parse the command line, run it, report errors.
 
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
+
 use std::process::ExitCode;
 
 use clap::Parser;

@@ -2,24 +2,7 @@
 
 mod support;
 
-use std::process::Command;
-
-use support::{Server, server_bin};
-
-fn add_key(file: &std::path::Path, name: &str, role: &str) -> String {
-    let out = Command::new(server_bin())
-        .args(["keys", "add", "--keys-file"])
-        .arg(file)
-        .args(["--name", name, "--role", role])
-        .output()
-        .expect("stemedb-api keys add");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_owned()
-}
+use support::{Server, add_key};
 
 #[test]
 fn token_flag_and_env_carry_the_key_and_roles_apply() {

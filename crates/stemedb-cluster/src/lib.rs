@@ -12,6 +12,11 @@
 //!   [`SyncTrigger`] filled in by other crates.
 //! - `error`: the crate's [`Error`].
 
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
+
 mod error;
 pub mod gateway;
 pub mod membership;

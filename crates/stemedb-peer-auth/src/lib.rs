@@ -17,6 +17,11 @@
 //!
 //! Comparisons of MACs and secrets are constant-time.
 
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
+
 use std::collections::HashMap;
 use std::fmt;
 use std::path::{Path, PathBuf};

@@ -11,6 +11,11 @@
 //! - [`engine`]: [`run`], which pages over groups and calls the lens.
 //! - [`output`]: the response shape of `GET /v1/query`.
 
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
+
 pub mod cursor;
 pub mod engine;
 pub mod output;

@@ -33,6 +33,11 @@
 //! assert_eq!(rec.id().to_hex().len(), 64);
 //! ```
 
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
+
 pub mod canonical;
 pub mod error;
 pub mod hlc;

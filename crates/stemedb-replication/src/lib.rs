@@ -17,6 +17,11 @@
 //! - [`metrics`]: metric names.
 //! - [`error`]: the error type, [`ReplicationError`].
 
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
+
 pub mod client;
 pub mod deliver;
 pub mod error;

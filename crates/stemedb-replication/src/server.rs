@@ -146,6 +146,9 @@ fn status_of(e: ReplicationError) -> Status {
             Status::unavailable(format!("store overloaded ({n} requests queued)"))
         }
         ReplicationError::Storage(StorageError::Closed) => Status::unavailable("store is closed"),
+        ReplicationError::Storage(e) if e.is_no_space() => {
+            Status::resource_exhausted(e.to_string())
+        }
         other => Status::internal(other.to_string()),
     }
 }

@@ -133,6 +133,9 @@ pub struct StorageConfig {
     pub index_journal_bytes: u64,
     /// fsync the log before acknowledging (turn off only for throwaway data).
     pub fsync: bool,
+    /// Writes are refused with 507 while the data directory's file system
+    /// has fewer bytes available (0 = off).
+    pub min_free_bytes: u64,
 }
 
 impl Default for StorageConfig {
@@ -147,6 +150,7 @@ impl Default for StorageConfig {
             index_write_buffer_bytes: d.index_write_buffer_bytes,
             index_journal_bytes: d.index_journal_bytes,
             fsync: d.fsync,
+            min_free_bytes: d.min_free_bytes,
         }
     }
 }
@@ -336,6 +340,7 @@ impl Config {
             }
             ("storage", "index_journal_bytes") => self.storage.index_journal_bytes = int(var, raw)?,
             ("storage", "fsync") => self.storage.fsync = boolean(var, raw)?,
+            ("storage", "min_free_bytes") => self.storage.min_free_bytes = int(var, raw)?,
             ("cluster", "enabled") => self.cluster.enabled = boolean(var, raw)?,
             ("cluster", "node_id") => self.cluster.node_id = s,
             ("cluster", "bind_addr") => self.cluster.bind_addr = s,
@@ -375,6 +380,7 @@ impl Config {
         c.index_write_buffer_bytes = s.index_write_buffer_bytes;
         c.index_journal_bytes = s.index_journal_bytes;
         c.fsync = s.fsync;
+        c.min_free_bytes = s.min_free_bytes;
         c
     }
 

@@ -99,6 +99,11 @@ impl From<StorageError> for ApiError {
     fn from(e: StorageError) -> Self {
         match e {
             StorageError::Overloaded(_) => ApiError::unavailable("overloaded", e.to_string(), 1),
+            StorageError::InsufficientStorage { .. } | StorageError::DiskFull(_) => ApiError::new(
+                StatusCode::INSUFFICIENT_STORAGE,
+                "insufficient_storage",
+                e.to_string(),
+            ),
             StorageError::Failed(_) | StorageError::Closed => {
                 ApiError::unavailable("unavailable", e.to_string(), 5)
             }

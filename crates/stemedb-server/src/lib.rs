@@ -16,11 +16,17 @@
 //! - [`openapi`]: the OpenAPI 3.1 document generated from the handlers.
 //! - [`metrics`]: the Prometheus recorder, request metrics and gauges.
 //! - [`shutdown`]: SIGTERM/SIGINT handling and the grace period.
+//! - [`startup`]: what the API port answers (`recovering`) while the store opens.
 //! - [`listen`]: the accept loop (TLS, HTTP/1.1 and HTTP/2, read timeouts, connection cap).
 //! - [`tls`]: certificate loading and reload on SIGHUP.
 //! - [`tools`]: `stemedb-api verify` and `stemedb-api restore` (offline).
 //!
 //! See `docs/http-api.md` for the endpoint reference.
+
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
 
 pub mod auth;
 pub mod cluster;
@@ -34,6 +40,7 @@ pub mod readiness;
 pub mod routes;
 pub mod server;
 pub mod shutdown;
+pub mod startup;
 pub mod state;
 pub mod tls;
 pub mod tools;

@@ -6,9 +6,6 @@
 //! `stemedb_index_lag_records` is always 0 on a single node: the index batch
 //! is applied before a write is acknowledged (see `docs/storage.md`).
 
-use std::ffi::CString;
-use std::os::unix::ffi::OsStrExt;
-use std::path::Path;
 use std::sync::OnceLock;
 use std::time::Instant;
 
@@ -90,26 +87,6 @@ pub fn resident_memory_bytes() -> Option<u64> {
     Some(pages * u64::try_from(page).ok().filter(|p| *p > 0).unwrap_or(4096))
 }
 
-/// Total and available bytes of the file system holding `dir` (`statvfs`;
-/// "available" is what an unprivileged writer can still use).
-pub fn filesystem_space(dir: &Path) -> Option<(u64, u64)> {
-    let path = CString::new(dir.as_os_str().as_bytes()).ok()?;
-    // SAFETY: an all-zero statvfs is a valid value of this plain C struct.
-    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
-    // SAFETY: `path` is NUL-terminated and outlives the call; `st` is a valid out-pointer.
-    if unsafe { libc::statvfs(path.as_ptr(), &mut st) } != 0 {
-        return None;
-    }
-    // The field types differ between platforms (u32 / u64).
-    #[allow(clippy::unnecessary_cast, clippy::useless_conversion)]
-    let (frsize, blocks, avail) = (
-        u64::from(st.f_frsize as u64),
-        u64::from(st.f_blocks as u64),
-        u64::from(st.f_bavail as u64),
-    );
-    Some((blocks.saturating_mul(frsize), avail.saturating_mul(frsize)))
-}
-
 /// Samples the gauges and renders the Prometheus text exposition:
 /// write queue, disk usage (`stemedb_disk_usage_bytes{component="log"|"index"}`
 /// and the data directory's file system), readiness, and (in cluster mode)
@@ -133,10 +110,12 @@ pub fn render(
         }
         Err(e) => tracing::debug!(error = %e, "cannot measure disk usage"),
     }
-    if let Some((size, avail)) = filesystem_space(&store.config().data_dir) {
+    if let Some((size, avail)) = stemedb_storage::space::filesystem_space(&store.config().data_dir)
+    {
         metrics::gauge!("stemedb_filesystem_size_bytes").set(size as f64);
         metrics::gauge!("stemedb_filesystem_avail_bytes").set(avail as f64);
     }
+    metrics::gauge!("stemedb_storage_min_free_bytes").set(store.config().min_free_bytes as f64);
     let flag = |b: bool| if b { 1.0 } else { 0.0 };
     metrics::gauge!("stemedb_ready").set(flag(readiness.not_ready.is_none()));
     metrics::gauge!("stemedb_read_only").set(flag(readiness.read_only()));

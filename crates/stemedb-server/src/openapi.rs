@@ -271,11 +271,14 @@ pub struct Ready {
 pub struct NotReadyBody {
     /// `not_ready`.
     pub status: String,
-    /// `read_only` (minority, `on_minority = "read_only"`) or `store_failed`.
+    /// `recovering` (the node is starting), `read_only` (minority,
+    /// `on_minority = "read_only"`), `store_failed`, or `insufficient_storage`
+    /// (below `storage.min_free_bytes`).
     pub reason: String,
     /// What is wrong, for the operator.
     pub message: String,
-    /// `single`, `read_write` or `read_only`.
+    /// `single`, `read_write`, `read_only`, or `starting` (a cluster node
+    /// that is recovering).
     pub mode: String,
     /// Cluster mode: `{"node_id", "visible", "total", "majority"}`.
     #[schema(value_type = Option<Object>)]
@@ -408,6 +411,7 @@ pub fn document_for(api: &crate::config::ApiConfig, auth: AuthMode) -> Value {
     doc.info.version = env!("CARGO_PKG_VERSION").to_owned();
     let mut v = serde_json::to_value(&doc).unwrap_or(Value::Null);
     add_auth(&mut v, auth, api.admin_token.is_some());
+    add_insufficient_storage(&mut v);
     let missing = constraints::apply(&mut v, api.max_batch);
     if !missing.is_empty() {
         tracing::warn!(
@@ -416,6 +420,38 @@ pub fn document_for(api: &crate::config::ApiConfig, auth: AuthMode) -> Value {
         );
     }
     v
+}
+
+/// Operations that append records through the write service; each answers
+/// 507 `insufficient_storage` when the store refuses a group commit for
+/// lack of disk space (nothing written; see `storage.min_free_bytes`).
+pub const APPENDING_OPERATIONS: [(&str, &str); 6] = [
+    ("post", "/v1/assert"),
+    ("post", "/v1/assertions"),
+    ("post", "/v1/retract"),
+    ("post", "/v1/vote"),
+    ("post", "/v1/epochs"),
+    ("put", "/v1/agents/{agent}/trust"),
+];
+
+/// Documents the 507 answer of every [`APPENDING_OPERATIONS`] entry.
+fn add_insufficient_storage(doc: &mut Value) {
+    use serde_json::json;
+    for (method, path) in APPENDING_OPERATIONS {
+        if let Some(responses) = doc
+            .pointer_mut(&format!(
+                "/paths/{}/{method}/responses",
+                path.replace('/', "~1")
+            ))
+            .and_then(Value::as_object_mut)
+        {
+            responses.insert(
+                "507".into(),
+                json!({"description": "`insufficient_storage`: the data directory's file system is below `storage.min_free_bytes` (or a log write ran out of space); nothing was stored, retry once space is freed",
+                       "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}}),
+            );
+        }
+    }
 }
 
 /// Adds the bearer security scheme and, from the one route × role table

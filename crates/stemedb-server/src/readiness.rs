@@ -4,8 +4,8 @@
 //! balancer's health check and an alert see the same thing.
 //!
 //! A node that is still opening its store (log recovery, index replay) or
-//! building its Merkle digests has not bound its API port yet: health checks
-//! get a refused connection, never a 200.
+//! starting cluster mode answers `recovering` from [`crate::startup`]
+//! before any of this exists: 503 on `/v1/ready` and on every other route.
 
 use stemedb_cluster::quorum::{Mode, Quorum};
 
@@ -18,6 +18,9 @@ pub enum NotReady {
     StoreFailed(String),
     /// Cluster mode, minority side, `on_minority = "read_only"`.
     ReadOnly(String),
+    /// The data directory's file system is below `storage.min_free_bytes`
+    /// (bytes available): writes get 507 until space is freed.
+    InsufficientStorage(u64),
 }
 
 impl NotReady {
@@ -26,6 +29,7 @@ impl NotReady {
         match self {
             NotReady::StoreFailed(_) => "store_failed",
             NotReady::ReadOnly(_) => "read_only",
+            NotReady::InsufficientStorage(_) => "insufficient_storage",
         }
     }
 
@@ -34,6 +38,9 @@ impl NotReady {
         match self {
             NotReady::StoreFailed(why) => format!("the store refuses writes: {why}"),
             NotReady::ReadOnly(why) => why.clone(),
+            NotReady::InsufficientStorage(avail) => format!(
+                "the data directory's file system has {avail} bytes available, below storage.min_free_bytes; writes are refused until space is freed"
+            ),
         }
     }
 }
@@ -60,7 +67,15 @@ impl Readiness {
             .map(|q| NotReady::ReadOnly(q.message()));
         let store_failed = failure.is_some();
         Readiness {
-            not_ready: failure.map(NotReady::StoreFailed).or(read_only),
+            not_ready: failure
+                .map(NotReady::StoreFailed)
+                .or_else(|| {
+                    state
+                        .store
+                        .below_free_floor()
+                        .map(NotReady::InsufficientStorage)
+                })
+                .or(read_only),
             quorum,
             store_failed,
         }

@@ -192,35 +192,61 @@ fn serving(
     Ok((serving, resolver))
 }
 
-/// Opens the store, serves the API until `shutdown` resolves, lets in-flight
-/// requests finish, and closes the store.
+/// Binds the API port (answering `recovering` meanwhile, see
+/// [`crate::startup`]), opens the store, serves the API until `shutdown`
+/// resolves, lets in-flight requests finish, and closes the store.
 pub async fn serve(
     config: Config,
     shutdown_signal: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServerError> {
     let addr = config.api_addr()?;
     let (serving, resolver) = serving(&config.api)?;
+    let gate = Arc::new(build_gate(&config)?);
     let store_cfg = config.store_config();
     let dir = store_cfg.data_dir.display().to_string();
-    let store = tokio::task::spawn_blocking(move || Store::open(store_cfg))
-        .await
-        .map_err(|e| ServerError::Serve(e.to_string()))?
-        .map_err(|source| ServerError::Storage {
-            dir: dir.clone(),
-            source,
-        })?;
+    // Bind first: while the store opens, the port answers `recovering`
+    // (crate::startup) instead of refusing connections.
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|source| ServerError::Bind {
             addr: addr.to_string(),
             source,
         })?;
+    let startup = crate::startup::Startup::new(config.cluster.enabled);
+    let scheme = serving.scheme();
+    let (signalled_tx, signalled_rx) = tokio::sync::oneshot::channel::<()>();
+    // The accept loop adds `ConnectInfo<SocketAddr>` to every request.
+    let server = crate::listen::serve(listener, startup.front(), serving.clone(), async move {
+        shutdown_signal.await;
+        let _ = signalled_tx.send(());
+    });
+    let mut task = tokio::spawn(async move {
+        server.await;
+        Ok::<(), std::io::Error>(())
+    });
+    tracing::info!(%addr, scheme, data_dir = %dir, "stemedb-api listening; opening the store (answers `recovering` until ready)");
+    let opened = tokio::task::spawn_blocking(move || Store::open(store_cfg))
+        .await
+        .map_err(|e| ServerError::Serve(e.to_string()))
+        .and_then(|r| {
+            r.map_err(|source| ServerError::Storage {
+                dir: dir.clone(),
+                source,
+            })
+        });
+    let store = match opened {
+        Ok(s) => s,
+        Err(e) => {
+            task.abort();
+            return Err(e);
+        }
+    };
     let grace = shutdown::grace_period(config.api.request_timeout_ms);
-    let gate = Arc::new(build_gate(&config)?);
     let runtime = if config.cluster.enabled {
         match crate::cluster::start(&config, &store, addr, &serving).await {
             Ok(rt) => Some(rt),
             Err(e) => {
+                task.abort();
                 let s = store.clone();
                 let _ = tokio::task::spawn_blocking(move || s.close()).await;
                 return Err(e);
@@ -233,20 +259,9 @@ pub async fn serve(
     state.cluster = runtime.as_ref().map(|rt| rt.cluster.clone());
     let reloader = gate.spawn_reloader(Duration::from_secs(1));
     state.set_gate(gate);
-    let app = router(state);
-    let scheme = serving.scheme();
-    tracing::info!(%addr, scheme, data_dir = %dir, "stemedb-api listening");
+    startup.ready(router(state));
+    tracing::info!(%addr, scheme, data_dir = %dir, "stemedb-api ready");
     let reload = resolver.map(|r| tokio::spawn(crate::tls::reload_on_sighup(r)));
-    let (signalled_tx, signalled_rx) = tokio::sync::oneshot::channel::<()>();
-    // The accept loop adds `ConnectInfo<SocketAddr>` to every request.
-    let server = crate::listen::serve(listener, app, serving, async move {
-        shutdown_signal.await;
-        let _ = signalled_tx.send(());
-    });
-    let mut task = tokio::spawn(async move {
-        server.await;
-        Ok::<(), std::io::Error>(())
-    });
     let result = tokio::select! {
         r = &mut task => r,
         () = async {

@@ -5,7 +5,9 @@
 //!   single node or a live cluster node (`up` comes from Prometheus itself);
 //! - `GET /v1/ready` is 200 while a node takes writes and 503 `read_only`
 //!   (with `Retry-After`) on a node that cannot see a majority, while
-//!   `GET /v1/health` stays 200; the readiness gauges follow.
+//!   `GET /v1/health` stays 200; the readiness gauges follow;
+//! - a node that is still opening its store (index rebuilt from the log)
+//!   answers 503 `recovering` on every route instead of refusing connections.
 
 mod support;
 
@@ -129,4 +131,82 @@ fn deploy_metrics_exist_and_ready_follows_the_majority() {
     c.spawn(1);
     c.wait_ready(0, Duration::from_secs(30));
     c.wait_ready(1, Duration::from_secs(30));
+}
+
+/// A node binds its API port before it opens its store: while the index is
+/// rebuilt from the log, `/v1/ready`, `/v1/health` and every other route
+/// answer 503 `recovering` (never a refused connection, never a 200 from an
+/// unopened store), and once ready everything written before is readable.
+#[test]
+fn a_starting_node_answers_recovering_until_its_store_is_open() {
+    let ip = ["127.0.0.66"];
+    let mut n = Nodes::new(&ip, &[], free_base(&ip));
+    n.configure(0, false);
+    n.spawn(0);
+    n.wait_ready(0, Duration::from_secs(20));
+    // Enough records that rebuilding the index takes a while: 40 batches of
+    // 1,000 distinct assertions.
+    for b in 0..40 {
+        let batch: Vec<serde_json::Value> = (0..1000)
+            .map(|i| support::assertion(&format!("rec:{b}:{i}"), "v"))
+            .collect();
+        let (s, _, body) = call("POST", &n.api(0, "/v1/assertions"), Some(&json!(batch)));
+        assert_eq!(s, 200, "batch {b}: {body}");
+    }
+    n.stop(0);
+    // What `stemedb-api restore` leaves: a log and no index; open rebuilds it.
+    std::fs::remove_dir_all(n.nodes[0].dir.join("data").join("index")).expect("remove index");
+    n.spawn(0);
+
+    let mut seen: Vec<(u16, String)> = Vec::new();
+    // Polled every 10 ms (not `eventually`'s 200 ms), to see the window.
+    let started = std::time::Instant::now();
+    let mut poll = || {
+        let (s, retry, body) = call("GET", &n.api(0, "/v1/ready"), None);
+        if s == 0 {
+            return None; // not bound yet: the process is still starting
+        }
+        let v = json_of(&body);
+        if s == 503 {
+            assert_eq!(v["reason"], json!("recovering"), "{body}");
+            assert_eq!(v["error"]["code"], json!("recovering"), "{body}");
+            assert_eq!(retry.as_deref(), Some("1"));
+            // Other routes say the same while the store is not open.
+            let (hs, _, hbody) = call("GET", &n.api(0, "/v1/health"), None);
+            let (qs, _, qbody) = call("GET", &n.api(0, "/v1/query?subject=rec:0:0"), None);
+            for (st, b) in [(hs, &hbody), (qs, &qbody)] {
+                // The store may finish opening between the calls.
+                assert!(
+                    st == 200 || (st == 503 && json_of(b)["error"]["code"] == json!("recovering")),
+                    "{st} {b}"
+                );
+            }
+        }
+        seen.push((s, v["reason"].as_str().unwrap_or("").to_owned()));
+        (s == 200).then_some(())
+    };
+    let mut ready = None;
+    while ready.is_none() && started.elapsed() < Duration::from_secs(120) {
+        ready = poll();
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(ready.is_some(), "never ready: {seen:?}\n{}", n.log_tail(0));
+    let recovering = seen.iter().filter(|(s, _)| *s == 503).count();
+    eprintln!(
+        "{recovering} `recovering` answers before ready ({:?})",
+        started.elapsed()
+    );
+    seen.dedup();
+    assert!(
+        seen.iter().any(|(s, r)| *s == 503 && r == "recovering"),
+        "the port was bound only once the store was open (no `recovering` answer seen): {seen:?}"
+    );
+    let (s, _, body) = call("GET", &n.api(0, "/v1/query?subject=rec:39:999"), None);
+    assert_eq!(s, 200, "{body}");
+    let v = json_of(&body);
+    assert_eq!(
+        v["results"][0]["candidates"].as_array().map(Vec::len),
+        Some(1),
+        "{body}"
+    );
 }

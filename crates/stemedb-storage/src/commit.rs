@@ -15,6 +15,7 @@ use crate::apply::{Applier, replay};
 use crate::error::{Result, StorageError};
 use crate::index::{Filed, Indexes, Placement};
 use crate::log::{LogPos, LogReader, LogWriter};
+use crate::space::SpaceGuard;
 use crate::store::{AppendStatus, Appended, EpochEntry, ItemResult, Rejected, Shared};
 
 /// Work for the commit thread.
@@ -34,6 +35,7 @@ pub(crate) struct Committer {
     pub(crate) reader: Arc<LogReader>,
     pub(crate) shared: Arc<Shared>,
     pub(crate) max_batch: usize,
+    pub(crate) space: SpaceGuard,
 }
 
 impl Committer {
@@ -101,6 +103,14 @@ impl Committer {
                     let _ = tx.send(Ok(r));
                 }
             }
+            Err(e) if e.is_no_space() => {
+                // Nothing was written and the log is intact: refuse this
+                // group, stay healthy, take the next one.
+                tracing::warn!(error = %e, "group commit refused");
+                for (_, tx) in reqs {
+                    let _ = tx.send(Err(e.clone_no_space().unwrap_or(StorageError::Closed)));
+                }
+            }
             Err(e) => {
                 self.fail(&e);
                 let msg = e.to_string();
@@ -161,7 +171,14 @@ impl Committer {
             return Ok(results);
         }
         let records: Vec<&SignedRecord> = fresh.iter().map(|(r, _)| *r).collect();
+        // Log frames plus about as much again for the index entries.
+        let bytes: u64 = records
+            .iter()
+            .map(|r| 2 * (r.stored_len() as u64 + 8))
+            .sum();
+        self.space.check(bytes)?;
         let positions = self.log.append(&records)?;
+        self.space.wrote(bytes);
         for ((rec, filed), pos) in fresh.iter().zip(&positions) {
             applier.add_filed(rec, *pos, filed);
         }

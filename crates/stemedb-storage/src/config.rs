@@ -21,6 +21,9 @@ pub struct StoreConfig {
     pub index_journal_bytes: u64,
     /// Skip fsync (tests and benchmarks of non-durable paths only).
     pub fsync: bool,
+    /// Group commits are refused (nothing written) while the data
+    /// directory's file system has fewer bytes available; 0 turns it off.
+    pub min_free_bytes: u64,
 }
 
 impl StoreConfig {
@@ -35,6 +38,7 @@ impl StoreConfig {
             index_write_buffer_bytes: 256 * 1024 * 1024,
             index_journal_bytes: 256 * 1024 * 1024,
             fsync: true,
+            min_free_bytes: 64 * 1024 * 1024,
         }
     }
 

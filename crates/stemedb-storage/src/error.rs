@@ -38,6 +38,22 @@ pub enum StorageError {
     /// because the state of the log on disk is unknown.
     #[error("store is failed after an earlier I/O error ({0}); restart to recover")]
     Failed(String),
+    /// The file system holding the data directory has less free space than
+    /// `min_free_bytes`: the group commit was refused and nothing was
+    /// written. Writes resume by themselves once space is freed.
+    #[error(
+        "not enough free disk space: {available} bytes available, storage.min_free_bytes is {floor}; nothing was written"
+    )]
+    InsufficientStorage {
+        /// Bytes available to the store when it refused.
+        available: u64,
+        /// The configured floor.
+        floor: u64,
+    },
+    /// A log write ran out of space (ENOSPC/EDQUOT) and was undone (the
+    /// segment was cut back to its last good frame); nothing was written.
+    #[error("the disk is full ({0}); nothing was written")]
+    DiskFull(String),
     /// The store is shutting down.
     #[error("store is closed")]
     Closed,
@@ -47,6 +63,29 @@ pub enum StorageError {
 }
 
 impl StorageError {
+    /// Whether this refusal left nothing written and the store healthy
+    /// (the client may retry once space is freed).
+    pub fn is_no_space(&self) -> bool {
+        matches!(
+            self,
+            StorageError::InsufficientStorage { .. } | StorageError::DiskFull(_)
+        )
+    }
+
+    /// A copy of a no-space refusal, for every writer of a refused group.
+    pub(crate) fn clone_no_space(&self) -> Option<StorageError> {
+        match self {
+            StorageError::InsufficientStorage { available, floor } => {
+                Some(StorageError::InsufficientStorage {
+                    available: *available,
+                    floor: *floor,
+                })
+            }
+            StorageError::DiskFull(m) => Some(StorageError::DiskFull(m.clone())),
+            _ => None,
+        }
+    }
+
     /// Wraps an I/O error with its path.
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         StorageError::Io {

@@ -10,6 +10,7 @@
 //! - [`store`]: [`Store`], the public API.
 //! - [`backup`]: online backup, verify and (point-in-time) restore.
 //! - [`partition`]: subject → partition for placement and Merkle sync.
+//! - [`space`]: the free-space floor (`min_free_bytes`) checked before each group commit.
 //! - [`digest`]: per-partition Merkle bucket digests, maintained by the
 //!   commit path, tail replay and rebuild like every index.
 //!
@@ -30,6 +31,11 @@
 //! assert!(store.get(id).unwrap().is_some());
 //! ```
 
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
+
 mod apply;
 pub mod backup;
 mod commit;
@@ -39,6 +45,7 @@ pub mod error;
 pub mod index;
 pub mod log;
 pub mod partition;
+pub mod space;
 pub mod store;
 
 pub use config::StoreConfig;

@@ -211,6 +211,7 @@ impl Store {
             reader: reader.clone(),
             shared: shared.clone(),
             max_batch: cfg.max_batch_records,
+            space: crate::space::SpaceGuard::new(&cfg.data_dir, cfg.min_free_bytes),
         };
         let thread = std::thread::Builder::new()
             .name("stemedb-commit".into())
@@ -404,6 +405,12 @@ impl Store {
             Ok(f) => f.clone(),
             Err(poisoned) => poisoned.into_inner().clone(),
         }
+    }
+
+    /// Bytes available on the data directory's file system when that is
+    /// below `min_free_bytes` (writes are refused), `None` otherwise.
+    pub fn below_free_floor(&self) -> Option<u64> {
+        crate::space::below_floor(&self.inner.cfg.data_dir, self.inner.cfg.min_free_bytes)
     }
 
     /// Requests waiting for the commit thread.

@@ -94,6 +94,7 @@ fn sigkill_never_loses_acknowledged_appends() {
             ids
         });
         std::thread::sleep(Duration::from_millis(150 + rng.below(400)));
+        // SAFETY: sending a signal to our own child process.
         unsafe {
             libc::kill(child.id() as i32, libc::SIGKILL);
         }

@@ -264,3 +264,37 @@ fn lost_index_is_rebuilt_from_the_log_on_open() {
     assert_eq!(store.open_report().replayed, 500);
     assert_eq!(store.index_digest().unwrap(), digest);
 }
+
+#[test]
+fn below_the_free_space_floor_nothing_is_written_and_the_store_stays_healthy() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = assertion("s", "p", "v", "ag", 1);
+    {
+        // A floor no file system can satisfy: every group is refused.
+        let mut cfg = StoreConfig::new(dir.path());
+        cfg.min_free_bytes = u64::MAX;
+        let store = Store::open(cfg).unwrap();
+        let end = store.log_end();
+        for _ in 0..2 {
+            match store.append(vec![a.clone()]) {
+                Err(e @ stemedb_storage::StorageError::InsufficientStorage { .. }) => {
+                    assert!(e.is_no_space());
+                    assert!(e.to_string().contains("min_free_bytes"), "{e}");
+                }
+                other => panic!("expected InsufficientStorage, got {other:?}"),
+            }
+        }
+        assert_eq!(store.failure(), None, "a refusal must not fail the store");
+        assert_eq!(store.log_end(), end, "nothing may be written");
+        assert!(store.get(a.id()).unwrap().is_none());
+        assert!(store.below_free_floor().is_some());
+    }
+    // The same data directory with the floor off takes the write.
+    let mut cfg = StoreConfig::new(dir.path());
+    cfg.min_free_bytes = 0;
+    let store = Store::open(cfg).unwrap();
+    assert_eq!(store.below_free_floor(), None);
+    let res = store.append(vec![a.clone()]).unwrap();
+    assert_eq!(res[0].as_ref().unwrap().status, AppendStatus::Created);
+    assert_eq!(store.verify().unwrap().problems, Vec::<String>::new());
+}

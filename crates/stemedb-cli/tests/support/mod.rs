@@ -66,6 +66,16 @@ impl Server {
     /// Starts the server on `data` (default: a fresh directory) with extra
     /// environment variables.
     pub fn start_on(data: Option<&Path>, env: &[(&str, &str)]) -> Server {
+        Server::start_full(data, env, None)
+    }
+
+    /// Starts a server with TLS (`env` names its certificate and key) that
+    /// clients reach as `https://127.0.0.1:PORT`, trusting the CA in `cacert`.
+    pub fn start_tls(env: &[(&str, &str)], cacert: &Path) -> Server {
+        Server::start_full(None, env, Some(cacert))
+    }
+
+    fn start_full(data: Option<&Path>, env: &[(&str, &str)], cacert: Option<&Path>) -> Server {
         let bin = server_bin();
         let dir = tempfile::tempdir().expect("temp dir");
         let data = data.map_or_else(|| dir.path().join("data"), Path::to_path_buf);
@@ -85,12 +95,13 @@ impl Server {
             .stderr(log2)
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {}: {e}", bin.display()));
+        let scheme = if cacert.is_some() { "https" } else { "http" };
         let mut server = Server {
             child,
-            url: format!("http://127.0.0.1:{port}"),
+            url: format!("{scheme}://127.0.0.1:{port}"),
             dir,
         };
-        server.wait_healthy();
+        server.wait_healthy(cacert);
         server
     }
 
@@ -98,16 +109,16 @@ impl Server {
         std::fs::read_to_string(self.dir.path().join("server.log")).unwrap_or_default()
     }
 
-    fn wait_healthy(&mut self) {
+    fn wait_healthy(&mut self, cacert: Option<&Path>) {
         let deadline = Instant::now() + Duration::from_secs(60);
-        let health = format!("{}/v1/health", self.url);
+        // The CLI's own client, so https with a private CA works too.
+        let client = stemedb_cli::client::Client::with_cacert(&self.url, None, cacert)
+            .expect("client for the test server");
         loop {
             if let Ok(Some(status)) = self.child.try_wait() {
                 panic!("stemedb-api exited early ({status}); log:\n{}", self.log());
             }
-            if let Ok(resp) = ureq::get(&health).call()
-                && resp.status().as_u16() == 200
-            {
+            if client.get_json("/v1/health", &[]).is_ok() {
                 return;
             }
             if Instant::now() > deadline {
@@ -164,4 +175,20 @@ impl Drop for Server {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Adds an API key with `stemedb-api keys add` and returns its secret.
+pub fn add_key(file: &Path, name: &str, role: &str) -> String {
+    let out = Command::new(server_bin())
+        .args(["keys", "add", "--keys-file"])
+        .arg(file)
+        .args(["--name", name, "--role", role])
+        .output()
+        .expect("stemedb-api keys add");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
 }

@@ -29,15 +29,19 @@ pub async fn health() -> Json<Value> {
 
 /// Readiness for a load balancer's write pool: 200 only while this node can
 /// take writes; 503 (with `Retry-After: 1`) while its store has failed
-/// (`store_failed`) or, in cluster mode, while it cannot see a majority of
-/// the members and `on_minority = "read_only"` (`read_only`). A node that is
-/// still opening its store is not listening yet. `mode` is `single` on one
-/// node, else `read_write` / `read_only`; `cluster` holds the node id and
+/// (`store_failed`), while its data directory's file system is below
+/// `storage.min_free_bytes` (`insufficient_storage`), while it is still
+/// starting (`recovering`: log recovery, index replay, cluster start; every
+/// other route answers 503 `recovering` meanwhile) or, in cluster mode,
+/// while it cannot see a majority of
+/// the members and `on_minority = "read_only"` (`read_only`). `mode` is
+/// `single` on one node, else `read_write` / `read_only` (`starting` while a
+/// cluster node is recovering); `cluster` holds the node id and
 /// the majority rule's counts. Liveness is `GET /v1/health`.
 #[utoipa::path(get, path = "/v1/ready", tag = "ops",
     responses(
         (status = 200, description = "Ready: the node takes writes", body = Ready),
-        (status = 503, description = "Not ready: `reason` is `read_only` or `store_failed`; reads may still work", body = NotReadyBody,
+        (status = 503, description = "Not ready: `reason` is `recovering` (starting; nothing else is served yet), `read_only`, `store_failed` or `insufficient_storage` (reads may still work)", body = NotReadyBody,
          headers(("Retry-After" = u32, description = "Seconds before asking again")))))]
 pub async fn ready(State(state): State<AppState>) -> Response {
     let r = Readiness::of(&state);

@@ -8,6 +8,7 @@
 
 pub mod netns;
 pub mod ops;
+pub mod tmpfs;
 
 use std::net::{TcpListener, UdpSocket};
 use std::path::PathBuf;
@@ -135,6 +136,8 @@ pub struct Nodes {
     pub replication_extra: String,
     /// Extra `[api]` lines for every config (e.g. `require_signatures = true`).
     pub api_extra: String,
+    /// Extra `[storage]` lines per node index (e.g. `min_free_bytes = 0`).
+    pub storage_extra: std::collections::HashMap<usize, String>,
     /// Extra `[cluster]` lines per node index (e.g. `secret_file = "..."`).
     pub cluster_extra: std::collections::HashMap<usize, String>,
     /// The namespaces the nodes run in; removed after the processes are killed.
@@ -178,6 +181,7 @@ impl Nodes {
             base,
             replication_extra: String::new(),
             api_extra: String::new(),
+            storage_extra: std::collections::HashMap::new(),
             cluster_extra: std::collections::HashMap::new(),
             netns: None,
             tmp,
@@ -228,9 +232,10 @@ impl Nodes {
         let n = &self.nodes[i];
         let (ip, base, d) = (&n.ip, self.base, n.dir.join("data"));
         let mut config = format!(
-            "[api]\nbind_addr = \"{ip}:{base}\"\n{}\n[storage]\ndata_dir = \"{}\"\nfsync = false\n",
+            "[api]\nbind_addr = \"{ip}:{base}\"\n{}\n[storage]\ndata_dir = \"{}\"\nfsync = false\n{}\n",
             self.api_extra,
-            d.display()
+            d.display(),
+            self.storage_extra.get(&i).map(String::as_str).unwrap_or("")
         );
         if cluster {
             let seeds: Vec<String> = self
@@ -296,6 +301,14 @@ impl Nodes {
             }
         }
         n.child = Some(cmd.spawn().expect("spawn stemedb-api"));
+    }
+
+    /// Whether node `i`'s process is running (`false` once it exited).
+    pub fn alive(&mut self, i: usize) -> bool {
+        self.nodes[i]
+            .child
+            .as_mut()
+            .is_some_and(|c| matches!(c.try_wait(), Ok(None)))
     }
 
     /// SIGKILL (a crash).

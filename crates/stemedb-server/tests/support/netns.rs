@@ -133,6 +133,20 @@ impl Netns {
         }
     }
 
+    /// Runs `iptables ARGS` inside node `i`'s namespace (one-way cuts, a cut
+    /// from the test process's side, ...); [`Netns::heal`] removes the rules.
+    pub fn iptables(&self, i: usize, args: &[&str]) {
+        let name = self.name(i);
+        let mut cmd = vec!["ip", "netns", "exec", name.as_str(), "iptables"];
+        cmd.extend_from_slice(args);
+        run(&cmd);
+    }
+
+    /// The bridge's address: where the test process's packets come from.
+    pub fn host_ip(&self) -> String {
+        format!("198.18.{}.254", self.net)
+    }
+
     /// Removes every rule `cut` added in node `i`'s namespace.
     pub fn heal(&self, i: usize) {
         run(&["ip", "netns", "exec", &self.name(i), "iptables", "-F"]);

@@ -109,6 +109,12 @@ fn preallocate(f: &File, size: u64) {
     }
 }
 
+/// Whether a write failed for lack of space (rather than an I/O fault).
+fn no_space(e: &std::io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(libc::ENOSPC) | Some(libc::EDQUOT))
+        || e.kind() == std::io::ErrorKind::StorageFull
+}
+
 fn sync_dir(dir: &Path) -> Result<()> {
     File::open(dir)
         .and_then(|d| d.sync_all())
@@ -362,7 +368,37 @@ impl LogWriter {
     /// Appends the records after a commit-time marker and fsyncs once;
     /// returns each record's position. The commit time is the wall clock,
     /// never earlier than the previous commit's.
+    ///
+    /// A write that runs out of space (ENOSPC, EDQUOT) before the group
+    /// crossed into a new segment is undone: the segment is cut back to its
+    /// last good frame and [`StorageError::DiskFull`] is returned, so nothing
+    /// half-written stays and the log can take the next group. Any other
+    /// failure (a failed fsync, or running out after a rotation sealed part
+    /// of the group) is returned as is and the caller stops writing.
     pub fn append(&mut self, records: &[&SignedRecord]) -> Result<Vec<LogPos>> {
+        let start_segment = self.segment;
+        match self.append_frames(records) {
+            Err(StorageError::Io { path, source })
+                if self.segment == start_segment && no_space(&source) =>
+            {
+                self.buf.clear();
+                // `len` only advances after a complete write: cut whatever a
+                // partial write left behind it.
+                self.file
+                    .set_len(self.len)
+                    .map_err(|e| StorageError::io(&path, e))?;
+                preallocate(&self.file, self.segment_size);
+                tracing::warn!(path = %path.display(), error = %source, "log write out of space; undone");
+                Err(StorageError::DiskFull(format!(
+                    "{}: {source}",
+                    path.display()
+                )))
+            }
+            other => other,
+        }
+    }
+
+    fn append_frames(&mut self, records: &[&SignedRecord]) -> Result<Vec<LogPos>> {
         let mut positions = Vec::with_capacity(records.len());
         if records.is_empty() {
             return Ok(positions);
