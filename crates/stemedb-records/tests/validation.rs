@@ -895,7 +895,9 @@ fn timestamp_not_an_integer() {
         assert_err(&set(&v, "timestamp", json!(1.5)), InvalidType, "timestamp");
         assert_eq!(
             parse(&set(&v, "timestamp", json!(1e12))).unwrap().id(),
-            parse(&set(&v, "timestamp", json!(1_000_000_000_000i64))).unwrap().id()
+            parse(&set(&v, "timestamp", json!(1_000_000_000_000i64)))
+                .unwrap()
+                .id()
         );
         assert_err(&set(&v, "timestamp", json!("1")), InvalidType, "timestamp");
     }

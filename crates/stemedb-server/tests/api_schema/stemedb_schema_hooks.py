@@ -60,6 +60,11 @@ def _error(response: Any) -> dict[str, Any]:
     return err if isinstance(err, dict) else {}
 
 
+def _number(v: Any) -> bool:
+    """A JSON number (`2.0` is an integer too); not a boolean."""
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
 def _get(body: Any, dotted: str) -> Any:
     cur = body
     for part in dotted.split("."):
@@ -83,7 +88,7 @@ def explained(record: Any, err: dict[str, Any], query: dict[str, Any] | None = N
         return True
     if code == "out_of_range" and field == "valid_to":
         vf, vt = record.get("valid_from"), record.get("valid_to")
-        return isinstance(vf, int) and isinstance(vt, int) and vf > vt
+        return _number(vf) and _number(vt) and vf > vt
     if code == "too_long":
         value = _get(record, field)
         if value is None:
@@ -129,7 +134,7 @@ def _fit_rules(record: Any) -> None:
     record.pop("signature", None)
     record.pop("id", None)
     vf, vt = record.get("valid_from"), record.get("valid_to")
-    if isinstance(vf, int) and isinstance(vt, int) and vf > vt:
+    if _number(vf) and _number(vt) and vf > vt:
         record["valid_from"], record["valid_to"] = vt, vf
 
 
