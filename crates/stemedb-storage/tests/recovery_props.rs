@@ -103,12 +103,12 @@ fn check(dir: &Path, acked_n: u32, tail: &[u8]) -> Result<(), TestCaseError> {
     let kept = entries(&reader);
     prop_assert!(kept.len() >= expect.len(), "acknowledged frames lost");
     for (i, want) in expect.iter().enumerate() {
-        prop_assert_eq!(&kept[i].1, want, "acknowledged frame {} changed", i);
+        prop_assert_eq!(&kept[i].1, want, "acknowledged frame {i} changed");
     }
     for (pos, payload, is_record) in &kept {
         match segment::read_frame(&seg[pos.offset as usize..]) {
             segment::Frame::Ok { payload: p, .. } => prop_assert_eq!(p, &payload[..]),
-            other => prop_assert!(false, "returned a frame that does not verify: {:?}", other),
+            other => prop_assert!(false, "returned a frame that does not verify: {other:?}"),
         }
         if *is_record {
             prop_assert_eq!(&reader.read(*pos).expect("read"), payload);
