@@ -103,7 +103,7 @@ fn check(dir: &Path, acked_n: u32, tail: &[u8]) -> Result<(), TestCaseError> {
     let kept = entries(&reader);
     prop_assert!(kept.len() >= expect.len(), "acknowledged frames lost");
     for (i, want) in expect.iter().enumerate() {
-        prop_assert_eq!(&kept[i].1, want, "acknowledged frame {i} changed");
+        prop_assert_eq!(&kept[i].1, want, "acknowledged frame {} changed", i);
     }
     for (pos, payload, is_record) in &kept {
         match segment::read_frame(&seg[pos.offset as usize..]) {
