@@ -98,6 +98,19 @@ impl<'a> Fields<'a> {
         if let Some(i) = v.as_i64() {
             return Ok(Some(i));
         }
+        // `2.0` and `2e3` are integers in JSON Schema (and what some JSON
+        // writers emit for whole floats); below 2^53 an f64 holds them exactly.
+        if let Some(f) = v.as_f64().filter(|f| f.fract() == 0.0) {
+            const EXACT: f64 = 9_007_199_254_740_992.0; // 2^53
+            if (-EXACT..=EXACT).contains(&f) {
+                return Ok(Some(f as i64));
+            }
+            return Err(err(
+                ErrorCode::OutOfRange,
+                &self.name(k),
+                "integer too large",
+            ));
+        }
         if v.is_u64() {
             return Err(err(
                 ErrorCode::OutOfRange,

@@ -2,6 +2,8 @@
 //! annotations and the request/response schemas below (which describe the
 //! JSON; parsing itself is done by `stemedb_records::wire`).
 
+mod constraints;
+
 use serde::Serialize;
 use serde_json::Value;
 use utoipa::{OpenApi, ToSchema};
@@ -402,13 +404,36 @@ pub struct BackupPlan {
 )]
 pub struct ApiDoc;
 
-/// The OpenAPI document as JSON.
+/// How the server checks credentials; the document states exactly that.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthMode {
+    /// `[auth]` keys: every gated route needs a bearer key.
+    Keys,
+    /// No keys file; `api.admin_token` (when set) is the admin credential:
+    /// admin routes need it, the others take anonymous callers.
+    Open,
+}
+
+/// The OpenAPI document as JSON, for the default `[api]` settings on an open server.
 pub fn document() -> Value {
+    document_for(&crate::config::ApiConfig::default(), AuthMode::Open)
+}
+
+/// The OpenAPI document as JSON for these `[api]` settings and credential
+/// check (the batch size limit and who must authenticate are part of it).
+pub fn document_for(api: &crate::config::ApiConfig, auth: AuthMode) -> Value {
     let mut doc = ApiDoc::openapi();
     doc.info.version = env!("CARGO_PKG_VERSION").to_owned();
     let mut v = serde_json::to_value(&doc).unwrap_or(Value::Null);
-    add_auth(&mut v);
+    add_auth(&mut v, auth, api.admin_token.is_some());
     add_insufficient_storage(&mut v);
+    let missing = constraints::apply(&mut v, api.max_batch);
+    if !missing.is_empty() {
+        tracing::warn!(
+            ?missing,
+            "OpenAPI constraints name routes or fields that do not exist"
+        );
+    }
     v
 }
 
@@ -446,8 +471,11 @@ fn add_insufficient_storage(doc: &mut Value) {
 
 /// Adds the bearer security scheme and, from the one route × role table
 /// ([`crate::auth::policy::required`]), the 401/403/429 answers and the
-/// security requirement of every operation.
-fn add_auth(doc: &mut Value) {
+/// security requirement of every operation, as the server enforces them:
+/// with keys, every gated route needs one; on an open server only admin
+/// routes need `api.admin_token` (when set), and a presented credential that
+/// is not valid is still 401.
+fn add_auth(doc: &mut Value, auth: AuthMode, admin_token: bool) {
     use crate::auth::{Requirement, Role, policy};
     use axum::http::Method;
     use serde_json::json;
@@ -458,6 +486,15 @@ fn add_auth(doc: &mut Value) {
     let mut limited = error("Rate limited (`[limits]`); retry after `Retry-After` seconds");
     limited["headers"] =
         json!({"Retry-After": {"description": "Seconds to wait", "schema": {"type": "integer"}}});
+    let unauthorized = match auth {
+        AuthMode::Keys => "No API key, or an invalid or revoked one",
+        AuthMode::Open if admin_token => {
+            "An Authorization header that is not `api.admin_token` (and, on admin routes, none)"
+        }
+        AuthMode::Open => {
+            "An Authorization header was sent: this server has no credentials ([auth] or api.admin_token)"
+        }
+    };
     if let Some(paths) = doc.get_mut("paths").and_then(Value::as_object_mut) {
         for (path, item) in paths.iter_mut() {
             let Some(item) = item.as_object_mut() else {
@@ -478,12 +515,12 @@ fn add_auth(doc: &mut Value) {
                 let Requirement::Role(role) = need else {
                     continue;
                 };
-                responses.insert(
-                    "401".into(),
-                    error("No API key, or an invalid or revoked one (when `[auth]` is configured)"),
-                );
-                // A reader route's own 403 (if any) is not about roles: no key is below reader.
-                if role > Role::Reader {
+                responses.insert("401".into(), error(unauthorized));
+                // On an open server the anonymous caller has the writer role
+                // (admin without a token) and the token is admin: the role
+                // check answers 401, never 403. A reader route's own 403 (if
+                // any) is not about roles: no key is below reader.
+                if auth == AuthMode::Keys && role > Role::Reader {
                     let text = match responses.get("403").and_then(|r| r.get("description")) {
                         Some(Value::String(d)) => {
                             format!("The key's role is below {}; or: {d}", role.as_str())
@@ -492,7 +529,17 @@ fn add_auth(doc: &mut Value) {
                     };
                     responses.insert("403".into(), error(&text));
                 }
-                op["security"] = json!([{"bearer": []}]);
+                let security = match auth {
+                    AuthMode::Keys => Some(json!([{"bearer": []}])),
+                    AuthMode::Open if admin_token && role == Role::Admin => {
+                        Some(json!([{"bearer": []}]))
+                    }
+                    AuthMode::Open if admin_token => Some(json!([{}, {"bearer": []}])),
+                    AuthMode::Open => None,
+                };
+                if let Some(s) = security {
+                    op["security"] = s;
+                }
             }
         }
     }

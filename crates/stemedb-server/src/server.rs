@@ -294,7 +294,7 @@ pub async fn serve(
     let mut state = AppState::new(store.clone(), config.api);
     state.cluster = runtime.as_ref().map(|rt| rt.cluster.clone());
     let reloader = gate.spawn_reloader(Duration::from_secs(1));
-    state.gate = gate;
+    state.set_gate(gate);
     startup.ready(router(state));
     tracing::info!(%addr, scheme, data_dir = %dir, "stemedb-api ready");
     let reload = resolver.map(|r| tokio::spawn(crate::tls::reload_on_sighup(r)));

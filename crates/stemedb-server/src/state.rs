@@ -35,7 +35,7 @@ pub struct AppState {
 impl AppState {
     /// Builds the state for a store and API settings.
     pub fn new(store: Store, api: ApiConfig) -> Self {
-        let doc = crate::openapi::document();
+        let doc = crate::openapi::document_for(&api, crate::openapi::AuthMode::Open);
         let gate = Arc::new(Gate::open(
             api.admin_token.as_deref(),
             crate::auth::RateLimits::default(),
@@ -50,6 +50,20 @@ impl AppState {
             gate,
             cluster: None,
         }
+    }
+
+    /// Installs the credential check and renders the document for it (an
+    /// open server and one with `[auth]` keys accept different requests).
+    pub fn set_gate(&mut self, gate: Arc<Gate>) {
+        let mode = if gate.enforcing() {
+            crate::openapi::AuthMode::Keys
+        } else {
+            crate::openapi::AuthMode::Open
+        };
+        let doc = crate::openapi::document_for(&self.api, mode);
+        self.openapi_json = Arc::new(doc.to_string());
+        self.docs_html = Arc::new(crate::routes::docs::render_html(&doc));
+        self.gate = gate;
     }
 
     /// Runs short store reads (index lookups and page-cache reads,

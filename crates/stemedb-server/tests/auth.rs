@@ -545,7 +545,11 @@ fn cors_preflight_allows_listed_origins_only() {
 
 #[test]
 fn openapi_documents_bearer_auth_and_its_errors() {
-    let s = Server::start(&[]);
+    // With keys, every gated route needs a bearer key.
+    let dir = tempfile::tempdir().expect("tmp");
+    let file = dir.path().join("keys.toml");
+    add_key(&file, "ops", "admin");
+    let s = Server::start(&[("STEMEDB_AUTH_KEYS_FILE", file.to_str().expect("path"))]);
     let doc = call(&s, "GET", "/api-doc/openapi.json", None, None).json();
     assert_eq!(
         doc["components"]["securitySchemes"]["bearer"]["scheme"],
@@ -563,4 +567,25 @@ fn openapi_documents_bearer_auth_and_its_errors() {
     assert!(q["401"].is_object() && q["429"].is_object() && q["403"].is_null());
     assert!(doc["paths"]["/v1/agents/{agent}/trust"]["put"]["responses"]["403"].is_object());
     assert!(doc["paths"]["/v1/health"]["get"]["responses"]["401"].is_null());
+    drop(s);
+
+    // An open server takes anonymous callers: no security requirement, and
+    // 401 only for a credential it cannot accept; with api.admin_token the
+    // admin routes need it and the others take it optionally.
+    let s = Server::start(&[]);
+    let doc = call(&s, "GET", "/api-doc/openapi.json", None, None).json();
+    let op = &doc["paths"]["/v1/assert"]["post"];
+    assert!(op["security"].is_null(), "{}", op["security"]);
+    assert!(op["responses"]["401"].is_object() && op["responses"]["403"].is_null());
+    drop(s);
+    let s = Server::start(&[("STEMEDB_API_ADMIN_TOKEN", "fuzz-admin-token-0123456789")]);
+    let doc = call(&s, "GET", "/api-doc/openapi.json", None, None).json();
+    assert_eq!(
+        doc["paths"]["/v1/assert"]["post"]["security"],
+        json!([{}, {"bearer": []}])
+    );
+    assert_eq!(
+        doc["paths"]["/v1/epochs"]["post"]["security"],
+        json!([{"bearer": []}])
+    );
 }
