@@ -11,7 +11,7 @@
 # heal, converge and check. The seed is printed first; the last line is
 #   acknowledged=N failed=N unknown=N lost=0 duplicated=0 stale_reads=0 lens_divergent=0 converged_in=Xs
 # Needs root, `ip` and `iptables`. On a shared machine, wrap it in
-# `flock /work/netns.lock` (or any lock all namespace tests agree on).
+# `flock /tmp/stemedb-netns.lock` (or any lock all namespace tests agree on).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"

@@ -11,7 +11,7 @@
 //!   600) and `CHAOS_SEED`; run it with `scripts/chaos.sh --duration S --seed N`.
 //!
 //! Needs root, `ip` and `iptables`; skipped with a message outside CI, a
-//! failure in CI. Run under `flock /work/netns.lock` on shared machines.
+//! failure in CI. Run under `flock /tmp/stemedb-netns.lock` on shared machines.
 
 #[path = "support/chaos/mod.rs"]
 mod chaos;

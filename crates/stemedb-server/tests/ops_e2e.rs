@@ -17,7 +17,7 @@
 //!
 //! Needs root, `ip`, `iptables`, `nginx` and `prometheus` (`.ci/run` installs
 //! them); skipped with a message outside CI when one is missing, a failure
-//! in CI. Run it under `flock /work/netns.lock` when other namespace rigs may
+//! in CI. Run it under `flock /tmp/stemedb-netns.lock` when other namespace rigs may
 //! run at the same time. Prints the measured time from each kill to its
 //! alert (docs/benchmarks.md, "Operations").
 
