@@ -80,6 +80,11 @@ fn run(mut cmd: Command, server: &Server, scratch: &Path, label: &str, extra: &[
         .args(["--max-time", &max_time])
         .args(["--workers", "1", "--no-shrink", "--max-failures", "20"])
         .args(["--request-timeout", "20"])
+        // /mcp is the MCP streamable-HTTP transport (JSON-RPC; the transport
+        // also requires `Accept: application/json, text/event-stream`):
+        // tests/http_api.rs checks its refusals and crates/stemedb-cli/tests/mcp.rs
+        // drives it with the official MCP client.
+        .args(["--exclude-path", "/mcp"])
         .args(["--report", "junit", "--report-junit-path"])
         .arg(&report)
         .args(extra)

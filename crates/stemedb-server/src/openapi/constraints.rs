@@ -369,6 +369,11 @@ fn param_rules() -> Vec<(&'static str, &'static str, Value)> {
         ),
         ("/v1/subjects", "cursor", hex_cursor),
         (
+            "/v1/conflicts",
+            "limit",
+            json!({"type": "integer", "minimum": 1, "maximum": stemedb_query::conflicts::MAX_CONFLICT_LIMIT}),
+        ),
+        (
             "/v1/predicates",
             "subject",
             json!({"type": "string", "minLength": 1}),
