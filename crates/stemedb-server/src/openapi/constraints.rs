@@ -367,12 +367,24 @@ fn param_rules() -> Vec<(&'static str, &'static str, Value)> {
             "limit",
             json!({"type": "integer", "minimum": 1, "maximum": crate::routes::listing::MAX_SUBJECTS}),
         ),
-        ("/v1/subjects", "cursor", hex_cursor),
+        ("/v1/subjects", "cursor", hex_cursor.clone()),
         (
             "/v1/conflicts",
             "limit",
             json!({"type": "integer", "minimum": 1, "maximum": stemedb_query::conflicts::MAX_CONFLICT_LIMIT}),
         ),
+        (
+            "/v1/conflicts",
+            "min_conflict",
+            json!({"type": "number", "minimum": 0, "maximum": 1}),
+        ),
+        (
+            "/v1/conflicts",
+            "lens",
+            json!({"type": "string", "pattern": lens_pattern()}),
+        ),
+        ("/v1/conflicts", "as_of", i64_range()),
+        ("/v1/conflicts", "cursor", hex_cursor),
         (
             "/v1/predicates",
             "subject",
