@@ -259,9 +259,15 @@ fn add_common_responses(doc: &mut Value) {
     let Some(paths) = doc.get_mut("paths").and_then(Value::as_object_mut) else {
         return;
     };
-    for item in paths.values_mut().filter_map(Value::as_object_mut) {
+    for (path, item) in paths.iter_mut() {
+        // /mcp is the MCP transport (rmcp): it documents its own refusals
+        // (415 for a bad body, never 400; plain-text bodies).
+        let transport = path == "/mcp";
+        let Some(item) = item.as_object_mut() else {
+            continue;
+        };
         for (method, op) in item.iter_mut() {
-            let has_body = op.get("requestBody").is_some();
+            let has_body = op.get("requestBody").is_some() && !transport;
             let write = method == "post" || method == "put";
             let Some(responses) = op.get_mut("responses").and_then(Value::as_object_mut) else {
                 continue;
