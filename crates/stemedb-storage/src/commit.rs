@@ -101,6 +101,10 @@ impl Committer {
         if let Some(why) = self.failed() {
             return Err(StorageError::Failed(why));
         }
+        // The next segment is preallocated whole: keep the floor for the index.
+        if self.log.active_has_frames() {
+            self.space.check(self.log.segment_size())?;
+        }
         match self.log.seal() {
             Ok(sealed) => {
                 self.shared.log_end.store(
@@ -108,6 +112,12 @@ impl Committer {
                     std::sync::atomic::Ordering::Release,
                 );
                 Ok(sealed)
+            }
+            Err(e) if e.is_no_space() => {
+                // No room for the next segment: the writer stays on the
+                // active one, intact; sealing is tried again later.
+                tracing::warn!(error = %e, "segment not sealed: out of space");
+                Err(e)
             }
             Err(e) => {
                 // A half-done rotation leaves the writer in an unknown state:
@@ -200,10 +210,14 @@ impl Committer {
         }
         let records: Vec<&SignedRecord> = fresh.iter().map(|(r, _)| *r).collect();
         // Log frames plus about as much again for the index entries.
-        let bytes: u64 = records
+        let mut bytes: u64 = records
             .iter()
             .map(|r| 2 * (r.stored_len() as u64 + 8))
             .sum();
+        if self.log.would_rotate(bytes) {
+            // A new segment is preallocated whole.
+            bytes += self.log.segment_size();
+        }
         self.space.check(bytes)?;
         let positions = self.log.append(&records)?;
         self.space.wrote(bytes);

@@ -115,6 +115,15 @@ fn no_space(e: &std::io::Error) -> bool {
         || e.kind() == std::io::ErrorKind::StorageFull
 }
 
+/// A write or a segment creation that ran out of space.
+fn out_of_space(e: &StorageError) -> bool {
+    match e {
+        StorageError::Io { source, .. } => no_space(source),
+        StorageError::DiskFull(_) => true,
+        _ => false,
+    }
+}
+
 fn sync_dir(dir: &Path) -> Result<()> {
     File::open(dir)
         .and_then(|d| d.sync_all())
@@ -286,6 +295,9 @@ pub struct LogWriter {
     reader: Arc<LogReader>,
     /// Commit time of the last group commit; the next is never earlier.
     last_commit_ms: i64,
+    /// An fsync of the current group failed: its outcome on disk is
+    /// unknown, so it is never undone (the store stops writing instead).
+    sync_failed: bool,
 }
 
 impl LogWriter {
@@ -355,6 +367,7 @@ impl LogWriter {
             buf: Vec::with_capacity(1 << 20),
             reader: reader.clone(),
             last_commit_ms: report.last_commit_ms.unwrap_or(i64::MIN),
+            sync_failed: false,
         };
         Ok((writer, reader, report))
     }
@@ -367,6 +380,21 @@ impl LogWriter {
         }
     }
 
+    /// Bytes a new segment takes on disk when it is created (preallocated).
+    pub fn segment_size(&self) -> u64 {
+        self.segment_size
+    }
+
+    /// Whether the active segment holds any frame (a seal would rotate).
+    pub fn active_has_frames(&self) -> bool {
+        self.len > HEADER_LEN
+    }
+
+    /// Whether appending about `bytes` more creates a new segment.
+    pub fn would_rotate(&self, bytes: u64) -> bool {
+        self.len + bytes > self.segment_size
+    }
+
     /// Commit time of the last group commit (ms), if the log has any.
     pub fn last_commit_ms(&self) -> Option<i64> {
         (self.last_commit_ms != i64::MIN).then_some(self.last_commit_ms)
@@ -376,30 +404,40 @@ impl LogWriter {
     /// returns each record's position. The commit time is the wall clock,
     /// never earlier than the previous commit's.
     ///
-    /// A write that runs out of space (ENOSPC, EDQUOT) before the group
-    /// crossed into a new segment is undone: the segment is cut back to its
-    /// last good frame and [`StorageError::DiskFull`] is returned, so nothing
-    /// half-written stays and the log can take the next group. Any other
-    /// failure (a failed fsync, or running out after a rotation sealed part
-    /// of the group) is returned as is and the caller stops writing.
+    /// A write that runs out of space (ENOSPC, EDQUOT) before any new
+    /// segment of the group was created is undone: the segment is cut back
+    /// to where the group began (dropping a partial write, and the part of
+    /// the group already written when creating the next segment failed;
+    /// none of it was acknowledged), that cut is made durable, and
+    /// [`StorageError::DiskFull`] is returned, so the log can take the next
+    /// group. Any other failure — a failed fsync (the page cache's state is
+    /// then unknown), or running out after a rotation sealed part of the
+    /// group — is returned as is and the caller stops writing.
     pub fn append(&mut self, records: &[&SignedRecord]) -> Result<Vec<LogPos>> {
-        let start_segment = self.segment;
+        let (start_segment, start_len) = (self.segment, self.len);
+        self.sync_failed = false;
         match self.append_frames(records) {
-            Err(StorageError::Io { path, source })
-                if self.segment == start_segment && no_space(&source) =>
-            {
+            Err(e) if self.segment == start_segment && !self.sync_failed && out_of_space(&e) => {
+                let path = segment_path(&self.dir, self.segment);
                 self.buf.clear();
-                // `len` only advances after a complete write: cut whatever a
-                // partial write left behind it.
+                let cut = self.len != start_len;
                 self.file
-                    .set_len(self.len)
+                    .set_len(start_len)
                     .map_err(|e| StorageError::io(&path, e))?;
+                if cut && self.fsync {
+                    self.file
+                        .sync_data()
+                        .map_err(|e| StorageError::io(&path, e))?;
+                }
+                self.len = start_len;
                 preallocate(&self.file, self.segment_size);
-                tracing::warn!(path = %path.display(), error = %source, "log write out of space; undone");
-                Err(StorageError::DiskFull(format!(
-                    "{}: {source}",
-                    path.display()
-                )))
+                tracing::warn!(path = %path.display(), error = %e, "log write out of space; undone");
+                Err(match e {
+                    StorageError::Io { path, source } => {
+                        StorageError::DiskFull(format!("{}: {source}", path.display()))
+                    }
+                    other => other,
+                })
             }
             other => other,
         }
@@ -471,9 +509,10 @@ impl LogWriter {
             return Ok(());
         }
         let t = Instant::now();
-        self.file
-            .sync_data()
-            .map_err(|e| StorageError::io(segment_path(&self.dir, self.segment), e))?;
+        if let Err(e) = self.file.sync_data() {
+            self.sync_failed = true;
+            return Err(StorageError::io(segment_path(&self.dir, self.segment), e));
+        }
         metrics::histogram!("stemedb_log_fsync_seconds").record(t.elapsed().as_secs_f64());
         Ok(())
     }
@@ -490,7 +529,17 @@ impl LogWriter {
                 .map_err(|e| StorageError::io(&path, e))?;
         }
         let next = self.segment + 1;
-        let file = create_segment(&self.dir, next, self.fsync, self.segment_size)?;
+        // Out of space creating the next segment: the writer stays on this
+        // one (cut to its frames, still valid to append to), nothing is lost.
+        let file =
+            create_segment(&self.dir, next, self.fsync, self.segment_size).map_err(
+                |e| match e {
+                    StorageError::Io { path, source } if no_space(&source) => {
+                        StorageError::DiskFull(format!("{}: {source}", path.display()))
+                    }
+                    other => other,
+                },
+            )?;
         let read_handle = file
             .try_clone()
             .map_err(|e| StorageError::io(&self.dir, e))?;
@@ -503,6 +552,9 @@ impl LogWriter {
     }
 }
 
+/// Creates segment `n` with its header. A failure after the file was
+/// created removes it again, so a later attempt (after space was freed) does
+/// not find a stray empty segment in its way.
 fn create_segment(dir: &Path, n: u32, fsync: bool, size: u64) -> Result<File> {
     let path = segment_path(dir, n);
     let f = OpenOptions::new()
@@ -511,14 +563,22 @@ fn create_segment(dir: &Path, n: u32, fsync: bool, size: u64) -> Result<File> {
         .write(true)
         .open(&path)
         .map_err(|e| StorageError::io(&path, e))?;
+    init_segment(&f, dir, n, fsync, size).inspect_err(|_| {
+        let _ = fs::remove_file(&path);
+    })?;
+    Ok(f)
+}
+
+fn init_segment(f: &File, dir: &Path, n: u32, fsync: bool, size: u64) -> Result<()> {
+    let path = segment_path(dir, n);
     f.write_all_at(&segment::header(n), 0)
         .map_err(|e| StorageError::io(&path, e))?;
-    preallocate(&f, size);
+    preallocate(f, size);
     if fsync {
         f.sync_data().map_err(|e| StorageError::io(&path, e))?;
         sync_dir(dir)?;
     }
-    Ok(f)
+    Ok(())
 }
 
 /// Scans the last segment, truncating a torn or damaged tail. Zeros after
