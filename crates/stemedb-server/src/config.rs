@@ -141,6 +141,11 @@ pub struct StorageConfig {
     /// Writes are refused with 507 while the data directory's file system
     /// has fewer bytes available (0 = off).
     pub min_free_bytes: u64,
+    /// A node whose store failed (e.g. the index engine ran out of space)
+    /// restarts itself — re-executing its binary, same PID — once the data
+    /// directory's file system is above `min_free_bytes` again and the
+    /// process has run at least this long (ms); 0 = never (restart by hand).
+    pub failure_restart_ms: u64,
 }
 
 impl Default for StorageConfig {
@@ -156,6 +161,7 @@ impl Default for StorageConfig {
             index_journal_bytes: d.index_journal_bytes,
             fsync: d.fsync,
             min_free_bytes: d.min_free_bytes,
+            failure_restart_ms: 60_000,
         }
     }
 }
@@ -354,6 +360,7 @@ impl Config {
             ("storage", "index_journal_bytes") => self.storage.index_journal_bytes = int(var, raw)?,
             ("storage", "fsync") => self.storage.fsync = boolean(var, raw)?,
             ("storage", "min_free_bytes") => self.storage.min_free_bytes = int(var, raw)?,
+            ("storage", "failure_restart_ms") => self.storage.failure_restart_ms = int(var, raw)?,
             ("cluster", "enabled") => self.cluster.enabled = boolean(var, raw)?,
             ("cluster", "node_id") => self.cluster.node_id = s,
             ("cluster", "bind_addr") => self.cluster.bind_addr = s,

@@ -19,6 +19,7 @@
 //! - [`metrics`]: the Prometheus recorder, request metrics and gauges.
 //! - [`shutdown`]: SIGTERM/SIGINT handling and the grace period.
 //! - [`startup`]: what the API port answers (`recovering`) while the store opens.
+//! - [`restart`]: re-executes the process once a failed store can recover (`storage.failure_restart_ms`).
 //! - [`listen`]: the accept loop (TLS, HTTP/1.1 and HTTP/2, read timeouts, connection cap).
 //! - [`tls`]: certificate loading and reload on SIGHUP.
 //! - [`tools`]: `stemedb-api verify` and `stemedb-api restore` (offline).
@@ -41,6 +42,7 @@ pub mod mcp;
 pub mod metrics;
 pub mod openapi;
 pub mod readiness;
+pub mod restart;
 pub mod routes;
 pub mod server;
 pub mod shutdown;

@@ -186,6 +186,9 @@ fn main() -> ExitCode {
         loaded.config,
         stemedb_server::shutdown::signal_received(),
     ));
+    // A store open abandoned by a stop signal still runs on a blocking
+    // thread: do not wait for it (the process exits; the log is crash-safe).
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -228,9 +228,13 @@ pub async fn serve(
     let startup = crate::startup::Startup::new(config.cluster.enabled);
     let scheme = serving.scheme();
     let (signalled_tx, signalled_rx) = tokio::sync::oneshot::channel::<()>();
+    let started = std::time::Instant::now();
+    let stopping = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stop_flag = stopping.clone();
     // The accept loop adds `ConnectInfo<SocketAddr>` to every request.
     let server = crate::listen::serve(listener, startup.front(), serving.clone(), async move {
         shutdown_signal.await;
+        stop_flag.store(true, std::sync::atomic::Ordering::SeqCst);
         let _ = signalled_tx.send(());
     });
     let mut task = tokio::spawn(async move {
@@ -238,8 +242,21 @@ pub async fn serve(
         Ok::<(), std::io::Error>(())
     });
     tracing::info!(%addr, scheme, data_dir = %dir, "stemedb-api listening; opening the store (answers `recovering` until ready)");
-    let opened = tokio::task::spawn_blocking(move || Store::open(store_cfg))
-        .await
+    let open = tokio::task::spawn_blocking(move || Store::open(store_cfg));
+    // A stop signal during a long recovery ends the process now: the open is
+    // abandoned like a crash (the next start recovers and replays again;
+    // nothing acknowledged is lost) instead of running on to completion
+    // and a cluster join first.
+    let opened = tokio::select! {
+        r = open => r,
+        r = &mut task => {
+            tracing::warn!("stopped while opening the store; exiting (the next start recovers again)");
+            return r
+                .map_err(|e| ServerError::Serve(e.to_string()))?
+                .map_err(|e| ServerError::Serve(e.to_string()));
+        }
+    };
+    let opened = opened
         .map_err(|e| ServerError::Serve(e.to_string()))
         .and_then(|r| {
             r.map_err(|source| ServerError::Storage {
@@ -268,6 +285,16 @@ pub async fn serve(
     } else {
         None
     };
+    if task.is_finished() {
+        // Stopped while the cluster runtime started.
+        tracing::warn!("stopped while starting; closing the store");
+        if let Some(rt) = runtime {
+            rt.shutdown().await;
+        }
+        let s = store.clone();
+        let _ = tokio::task::spawn_blocking(move || s.close()).await;
+        return Ok(());
+    }
     let archiver = match &config.archive.target {
         None => None,
         Some(_) => {
@@ -291,6 +318,12 @@ pub async fn serve(
             }
         }
     };
+    let restarter = crate::restart::spawn(
+        store.clone(),
+        started,
+        Duration::from_millis(config.storage.failure_restart_ms),
+        stopping,
+    );
     let mut state = AppState::new(store.clone(), config.api);
     state.cluster = runtime.as_ref().map(|rt| rt.cluster.clone());
     let reloader = gate.spawn_reloader(Duration::from_secs(1));
@@ -315,6 +348,9 @@ pub async fn serve(
         r.abort();
     }
     if let Some(r) = reloader {
+        r.abort();
+    }
+    if let Some(r) = restarter {
         r.abort();
     }
     if let Some(a) = archiver {

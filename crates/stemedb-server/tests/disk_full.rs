@@ -13,6 +13,13 @@
 //!   stored) or 503 `unavailable` (the store failed and refuses writes); the
 //!   process never dies, and after space is freed and the node restarted
 //!   every acknowledged write is there and `verify` passes.
+//! - `a_failed_index_restarts_the_node_once_space_is_back`: the index
+//!   directory alone is a tiny tmpfs that a filler takes whole, so the index
+//!   engine fails with ENOSPC after the log append (the store fails: 503
+//!   `unavailable`, `/v1/ready` `store_failed`); once the filler is gone the
+//!   node restarts itself (`storage.failure_restart_ms`: same PID, re-executed),
+//!   re-indexes the log tail, writes resume and every acknowledged write is
+//!   readable.
 //!
 //! Needs root (`mount -t tmpfs`): skipped with a message outside CI, a
 //! failure in CI.
@@ -247,4 +254,74 @@ fn enospc_without_floor_loses_nothing() {
     assert_all_readable(&n, &[after]);
     n.stop(0);
     verify(&fs.path);
+}
+
+#[test]
+fn a_failed_index_restarts_the_node_once_space_is_back() {
+    if skip_unless_root("a_failed_index_restarts_the_node_once_space_is_back") {
+        return;
+    }
+    let ips = ["127.0.0.173"];
+    let mut n = Nodes::new(&ips, &[], free_base(&ips));
+    n.storage_extra
+        .insert(0, "failure_restart_ms = 1000\n".to_owned());
+    n.configure(0, false);
+    // Only the index engine's directory is small: the log (and the free-space
+    // floor, measured on the data directory) have room.
+    let index = Tmpfs::mount(&n.nodes[0].dir.join("data").join("index"), 16 * MIB);
+    n.spawn(0);
+    n.wait_ready(0, Duration::from_secs(20));
+    let mut acked = Vec::new();
+    for i in 0..20 {
+        acked.push(n.write_ok(0, &format!("before:{i}"), "v"));
+    }
+    index.fill(0);
+    let mut failed = false;
+    for round in 0..200 {
+        let (s, _, body) = call(
+            "POST",
+            &n.api(0, "/v1/assertions"),
+            Some(&batch(&format!("f{round}"), 50)),
+        );
+        let v = json_of(&body);
+        match s {
+            200 => {
+                for r in v["results"].as_array().expect("results") {
+                    acked.push(r["id"].as_str().expect("id").to_owned());
+                }
+            }
+            503 if v["error"]["code"] == json!("unavailable") => {
+                failed = true;
+                break;
+            }
+            other => panic!("unexpected answer {other} with the index full: {body}"),
+        }
+    }
+    assert!(failed, "the index engine never failed\n{}", n.log_tail(0));
+    let (s, _, body) = call("GET", &n.api(0, "/v1/ready"), None);
+    assert_eq!(
+        (s, json_of(&body)["reason"].clone()),
+        (503, json!("store_failed")),
+        "{body}"
+    );
+    // Reads keep working from the failed store.
+    assert_all_readable(&n, &acked);
+
+    index.free();
+    let ready = eventually(Duration::from_secs(60), || {
+        (call("GET", &n.api(0, "/v1/ready"), None).0 == 200).then_some(())
+    });
+    assert!(ready.is_some(), "never ready again\n{}", n.log_tail(0));
+    // The child this test spawned is still running: re-executed in place
+    // (same PID), not exited and started again.
+    assert!(n.alive(0), "the process exited instead of restarting");
+    assert!(
+        n.log(0).contains("restarting the process to recover"),
+        "{}",
+        n.log_tail(0)
+    );
+    acked.push(n.write_ok(0, "after:0", "v"));
+    assert_all_readable(&n, &acked);
+    n.stop(0);
+    verify(&n.nodes[0].dir.join("data"));
 }

@@ -206,12 +206,44 @@ fn a_starting_node_answers_recovering_until_its_store_is_open() {
         seen.iter().any(|(s, r)| *s == 503 && r == "recovering"),
         "the port was bound only once the store was open (no `recovering` answer seen): {seen:?}"
     );
-    let (s, _, body) = call("GET", &n.api(0, "/v1/query?subject=rec:39:999"), None);
-    assert_eq!(s, 200, "{body}");
-    let v = json_of(&body);
-    assert_eq!(
-        v["results"][0]["candidates"].as_array().map(Vec::len),
-        Some(1),
-        "{body}"
+    let last_readable = |n: &Nodes| {
+        let (s, _, body) = call("GET", &n.api(0, "/v1/query?subject=rec:39:999"), None);
+        assert_eq!(s, 200, "{body}");
+        let v = json_of(&body);
+        assert_eq!(
+            v["results"][0]["candidates"].as_array().map(Vec::len),
+            Some(1),
+            "{body}"
+        );
+    };
+    last_readable(&n);
+
+    // A stop signal while the index is rebuilt ends the process then (not
+    // after the rebuild and a cluster join); the next start recovers again.
+    n.stop(0);
+    std::fs::remove_dir_all(n.nodes[0].dir.join("data").join("index")).expect("remove index");
+    n.spawn(0);
+    let started = std::time::Instant::now();
+    loop {
+        let (s, _, body) = call("GET", &n.api(0, "/v1/ready"), None);
+        if s == 503 && body.contains("recovering") {
+            break;
+        }
+        assert!(
+            s != 200 && started.elapsed() < Duration::from_secs(60),
+            "no `recovering` window seen ({s}): {}",
+            n.log_tail(0)
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    n.stop(0);
+    let log = n.log_tail(0);
+    assert!(
+        log.contains("stopped while opening the store"),
+        "the stop waited for the store to open:\n{log}"
     );
+    n.spawn(0);
+    n.wait_ready(0, Duration::from_secs(120));
+    last_readable(&n);
+    n.stop(0);
 }
