@@ -219,6 +219,32 @@ fn directory_archive_holds_each_sealed_segment_once_across_restarts_and_restores
     );
     assert!(out.status.success(), "{}", text(&out));
     serves_every_record(&restored, &ids);
+
+    // A replaced disk: the node starts a new log under its old log's archive.
+    // The archiver's first pass runs before anything is sealed; the new
+    // log's segments, once sealed, carry numbers the archive already lists:
+    // refused (a failure, a log line naming the cause), never skipped as
+    // "already archived" and never mixed into the old log's archive.
+    std::fs::remove_dir_all(work.join("data")).expect("wipe the data dir");
+    let listed = index();
+    s.spawn();
+    wait_until("the archiver's first pass", Duration::from_secs(30), || {
+        s.get("/metrics")
+            .body
+            .contains("stemedb_archive_lag_segments")
+    });
+    for b in 0..6 {
+        write_batch(&s, &format!("c{b}"), 100);
+    }
+    wait_or(
+        "the new log refused",
+        Duration::from_secs(60),
+        || metric(&s, "stemedb_archive_failures_total") > 0.0,
+        || s.log(),
+    );
+    assert!(s.log().contains("another log's archive"), "{}", s.log());
+    assert_eq!(index(), listed, "the old log's archive index was changed");
+    s.kill9();
 }
 
 /// `moto_server` on 127.0.0.1, killed on drop.

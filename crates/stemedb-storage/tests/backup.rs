@@ -160,6 +160,7 @@ fn until_keeps_exactly_the_records_committed_at_or_before_the_time() {
             0,
             &bytes,
             backup::piece::Ending::ZerosAllowed,
+            backup::piece::Depth::Frames,
             |_, e| {
                 match e {
                     Entry::Commit(ms) => current = Some(ms),
@@ -410,7 +411,7 @@ fn archive_of(data: &Path, arch: &Path, segs: &[u32]) -> backup::ArchiveIndex {
         )
         .unwrap();
     }
-    fs::write(arch.join(backup::ARCHIVE_INDEX), index.to_json()).unwrap();
+    fs::write(arch.join(backup::ARCHIVE_INDEX), index.to_json().unwrap()).unwrap();
     index
 }
 
@@ -456,7 +457,7 @@ fn restore_from_an_archive_with_an_index_checks_every_segment_and_seals_the_resu
     // A segment that differs from the index is refused, naming it.
     let victim = sealed[1];
     index.segments[1].blake3 = "00".repeat(32);
-    fs::write(arch.join(backup::ARCHIVE_INDEX), index.to_json()).unwrap();
+    fs::write(arch.join(backup::ARCHIVE_INDEX), index.to_json().unwrap()).unwrap();
     let err = restore(std::slice::from_ref(&arch), &tmp.path().join("r2"), None).unwrap_err();
     let msg = err.to_string();
     assert!(
@@ -472,7 +473,7 @@ fn restore_from_an_archive_with_an_index_checks_every_segment_and_seals_the_resu
         ))
         .unwrap(),
     );
-    fs::write(arch.join(backup::ARCHIVE_INDEX), index.to_json()).unwrap();
+    fs::write(arch.join(backup::ARCHIVE_INDEX), index.to_json().unwrap()).unwrap();
     fs::remove_file(stemedb_storage::log::segment_path(
         &arch.join("log"),
         victim,

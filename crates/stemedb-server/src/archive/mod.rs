@@ -111,7 +111,7 @@ impl Archiver {
             seal_interval: Duration::from_millis(cfg.seal_interval_ms),
             retry_max: Duration::from_millis(cfg.retry_max_ms),
             index: None,
-            checked: false,
+            checked_through: None,
         };
         let task = tokio::spawn(run.main(stopped));
         Ok(Archiver { stop, task })
@@ -137,8 +137,9 @@ struct Run {
     retry_max: Duration,
     /// The index as last written to (or read from) the target.
     index: Option<ArchiveIndex>,
-    /// Whether the archive was checked to hold this node's log.
-    checked: bool,
+    /// The newest sealed segment already compared with the archive (it
+    /// must hold this node's log); `None` before the first pass.
+    checked_through: Option<u32>,
 }
 
 impl Run {
@@ -211,9 +212,21 @@ impl Run {
         }
         let store = self.store.clone();
         let sealed = blocking(move || Ok(store.sealed_segments()?)).await?;
-        if !self.checked {
-            self.check_same_log(&sealed).await?;
-            self.checked = true;
+        // The first pass compares every sealed segment the archive lists;
+        // later passes the newly sealed ones it already lists — which only
+        // happens when this data dir started a new log (a replaced disk) under
+        // an archive of the old one: refused, never skipped as "archived".
+        let first = self.checked_through.is_none();
+        let fresh: Vec<u32> = sealed
+            .iter()
+            .copied()
+            .filter(|s| self.checked_through.is_none_or(|c| *s > c))
+            .collect();
+        self.check_same_log(&fresh, !first).await?;
+        if let Some(newest) = sealed.last() {
+            self.checked_through = Some(self.checked_through.map_or(*newest, |c| c.max(*newest)));
+        } else if first {
+            self.checked_through = Some(0);
         }
         let mut done = 0;
         for seg in sealed {
@@ -236,7 +249,10 @@ impl Run {
             let mut next = index.clone();
             next.insert(entry);
             next.updated_ms = Hlc::wall_ms();
-            self.target.put(ARCHIVE_INDEX, next.to_json()).await?;
+            let json = next.to_json().map_err(|e| {
+                ArchiveError::Config(format!("cannot render the archive index: {e}"))
+            })?;
+            self.target.put(ARCHIVE_INDEX, json).await?;
             self.index = Some(next);
             metrics::counter!(SEGMENTS).increment(1);
             done += 1;
@@ -246,9 +262,9 @@ impl Run {
     }
 
     /// Refuses to archive into an archive of another log: every archived
-    /// segment this node has must have the same size, and the newest the
-    /// same BLAKE3.
-    async fn check_same_log(&self, sealed: &[u32]) -> Result<(), ArchiveError> {
+    /// segment of `sealed` must have the same size here, and the newest of
+    /// them (every one with `hash_all`) the same BLAKE3.
+    async fn check_same_log(&self, sealed: &[u32], hash_all: bool) -> Result<(), ArchiveError> {
         let Some(index) = &self.index else {
             return Ok(());
         };
@@ -274,7 +290,7 @@ impl Run {
                     .len();
                 let differs = if len != e.size {
                     true
-                } else if Some(e) == mine.last() {
+                } else if hash_all || Some(e) == mine.last() {
                     let data = std::fs::read(path).map_err(|err| ArchiveError::Io {
                         path: path.clone(),
                         source: err,

@@ -3,7 +3,7 @@
 //! A directory target is fsynced after every put (file, then directory), so a
 //! segment confirmed as archived survives a power cut of the archive's disk.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -123,35 +123,24 @@ impl Target {
         Ok(Some(bytes.to_vec()))
     }
 
-    /// Writes the object `name` whole (an S3 PUT or a file rename: readers
-    /// never see part of it); for a directory target, fsyncs it.
+    /// Writes the object `name` whole: an S3 PUT, or for a directory target
+    /// a temporary file written and fsynced, renamed over the name, and the
+    /// directory fsynced — readers never see part of it, and a power cut
+    /// leaves the old or the new object, never an empty one.
     pub async fn put(&self, name: &str, data: Vec<u8>) -> Result<(), ArchiveError> {
-        let path = self.path(name);
-        self.store
-            .put(&path, data.into())
+        let Some(dir) = &self.dir else {
+            let path = self.path(name);
+            return self
+                .store
+                .put(&path, data.into())
+                .await
+                .map(|_| ())
+                .map_err(|e| self.err("write", name, e));
+        };
+        let file = dir.join(name);
+        tokio::task::spawn_blocking(move || write_durably(&file, &data))
             .await
-            .map_err(|e| self.err("write", name, e))?;
-        if let Some(dir) = &self.dir {
-            let file = dir.join(name);
-            let parent = file.parent().map(PathBuf::from).unwrap_or(dir.clone());
-            tokio::task::spawn_blocking(move || {
-                std::fs::File::open(&file)
-                    .and_then(|f| f.sync_all())
-                    .map_err(|e| ArchiveError::Io {
-                        path: file.clone(),
-                        source: e,
-                    })?;
-                std::fs::File::open(&parent)
-                    .and_then(|d| d.sync_all())
-                    .map_err(|e| ArchiveError::Io {
-                        path: parent.clone(),
-                        source: e,
-                    })
-            })
-            .await
-            .map_err(|e| ArchiveError::Config(format!("fsync task failed: {e}")))??;
-        }
-        Ok(())
+            .map_err(|e| ArchiveError::Config(format!("write task failed: {e}")))?
     }
 
     /// Names (relative to the prefix) of the objects under `dir/`.
@@ -182,4 +171,27 @@ impl Target {
 fn install_crypto_provider() {
     // Err = a provider is already installed, which is what we want.
     let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+/// `path` replaced by `data` durably: `<path>.tmp` written and fsynced,
+/// renamed over `path`, the directory fsynced.
+fn write_durably(path: &Path, data: &[u8]) -> Result<(), ArchiveError> {
+    use std::io::Write;
+    let io = |p: &Path| {
+        let p = p.to_path_buf();
+        move |source| ArchiveError::Io { path: p, source }
+    };
+    let parent = path.parent().map(Path::to_path_buf).unwrap_or_default();
+    std::fs::create_dir_all(&parent).map_err(io(&parent))?;
+    let mut tmp_name = path.as_os_str().to_owned();
+    tmp_name.push(".tmp");
+    let tmp = PathBuf::from(tmp_name);
+    let mut f = std::fs::File::create(&tmp).map_err(io(&tmp))?;
+    f.write_all(data).map_err(io(&tmp))?;
+    f.sync_all().map_err(io(&tmp))?;
+    drop(f);
+    std::fs::rename(&tmp, path).map_err(io(path))?;
+    std::fs::File::open(&parent)
+        .and_then(|d| d.sync_all())
+        .map_err(io(&parent))
 }

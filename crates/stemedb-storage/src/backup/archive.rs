@@ -11,7 +11,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::piece::{self, Ending};
+use super::piece::{self, Depth, Ending};
 use super::{BackupError, Result};
 use std::path::Path;
 
@@ -100,9 +100,8 @@ impl ArchiveIndex {
     }
 
     /// The index as JSON.
-    pub fn to_json(&self) -> Vec<u8> {
-        // Serializing plain data with string keys cannot fail.
-        serde_json::to_vec_pretty(self).unwrap_or_default()
+    pub fn to_json(&self) -> serde_json::Result<Vec<u8>> {
+        serde_json::to_vec_pretty(self)
     }
 
     /// The entry of `segment`, if archived.
@@ -134,7 +133,15 @@ pub fn describe_segment(
     data: &[u8],
     archived_ms: i64,
 ) -> Result<ArchivedSegment> {
-    let info = piece::inspect(path, segment, 0, data, Ending::Exact, |_, _| Ok(()))?;
+    let info = piece::inspect(
+        path,
+        segment,
+        0,
+        data,
+        Ending::Exact,
+        Depth::Frames,
+        |_, _| Ok(()),
+    )?;
     Ok(ArchivedSegment {
         segment,
         size: data.len() as u64,

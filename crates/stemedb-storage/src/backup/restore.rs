@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use super::archive::{self, ARCHIVE_INDEX, ArchiveIndex, ArchivedSegment};
 use super::manifest::{self, MANIFEST_NAME};
-use super::piece::{self, Ending};
+use super::piece::{self, Depth, Ending};
 use super::{BackupError, Result, sync_dir};
 use crate::config::StoreConfig;
 use crate::log::{self, Entry, LogPos};
@@ -219,17 +219,25 @@ fn write_log(
         let mut cut: Option<u64> = None;
         let mut last_kept = report.last_commit_ms;
         let mut kept_records = 0u64;
-        piece::inspect(&label, seg, 0, &data, Ending::Exact, |off, e| {
-            if cut.is_some() {
-                return Ok(());
-            }
-            match e {
-                Entry::Commit(ms) if until.is_some_and(|u| ms > u) => cut = Some(off),
-                Entry::Commit(ms) => last_kept = Some(ms),
-                Entry::Record(_) => kept_records += 1,
-            }
-            Ok(())
-        })?;
+        piece::inspect(
+            &label,
+            seg,
+            0,
+            &data,
+            Ending::Exact,
+            Depth::Records,
+            |off, e| {
+                if cut.is_some() {
+                    return Ok(());
+                }
+                match e {
+                    Entry::Commit(ms) if until.is_some_and(|u| ms > u) => cut = Some(off),
+                    Entry::Commit(ms) => last_kept = Some(ms),
+                    Entry::Record(_) => kept_records += 1,
+                }
+                Ok(())
+            },
+        )?;
         let keep = cut.unwrap_or(data.len() as u64);
         let keep_bytes = &data[..usize::try_from(keep).unwrap_or(data.len())];
         let mut f = fs::OpenOptions::new()

@@ -7,7 +7,7 @@ use std::path::Path;
 use stemedb_records::{RecordId, SignedRecord};
 
 use super::manifest::{self, Manifest};
-use super::piece::{self, Ending};
+use super::piece::{self, Depth, Ending};
 use super::{BackupError, Result};
 use crate::config::StoreConfig;
 use crate::log::{self, Entry, LogPos};
@@ -60,6 +60,7 @@ pub fn verify_backup(dir: &Path) -> Result<DataDirReport> {
                 p.entry.offset,
                 &data,
                 Ending::Exact,
+                Depth::Records,
                 |_, _| Ok(()),
             )?;
             if piece::blake3_hex(&data) != p.entry.blake3 {
@@ -165,7 +166,8 @@ pub fn verify_data_dir(dir: &Path) -> Result<DataDirReport> {
             }
             Ok(())
         };
-        let info = match piece::inspect(&path, seg, 0, &data, ending, &mut on_frame) {
+        let info = match piece::inspect(&path, seg, 0, &data, ending, Depth::Records, &mut on_frame)
+        {
             Ok(info) => info,
             Err(BackupError::Corrupt { offset, reason, .. }) if active && offset > 0 => {
                 // Frames before `offset` are good; the rest is a torn tail.
@@ -174,7 +176,15 @@ pub fn verify_data_dir(dir: &Path) -> Result<DataDirReport> {
                     path.display()
                 ));
                 let head = &data[..usize::try_from(offset).unwrap_or(data.len())];
-                piece::inspect(&path, seg, 0, head, Ending::Exact, |_, _| Ok(()))?
+                piece::inspect(
+                    &path,
+                    seg,
+                    0,
+                    head,
+                    Ending::Exact,
+                    Depth::Records,
+                    |_, _| Ok(()),
+                )?
             }
             Err(e) => return Err(e),
         };

@@ -7,7 +7,7 @@ use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use super::manifest::{self, FileEntry, Manifest};
-use super::piece::{self, Ending};
+use super::piece::{self, Depth, Ending};
 use super::{BackupError, Result, sync_dir};
 use crate::log::{self, LogPos};
 use crate::store::Store;
@@ -156,6 +156,7 @@ impl BackupWriter {
             need.from,
             &data,
             Ending::Exact,
+            Depth::Frames,
             |_, _| Ok(()),
         )?;
         if info.last_commit_ms.is_some() {
