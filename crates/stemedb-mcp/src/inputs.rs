@@ -5,6 +5,9 @@
 use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
+use stemedb_records::limits::{
+    AGENT_MAX, PREDICATE_MAX, SOURCE_CLASS_MAX, SUBJECT_MAX, TEXT_MAX, URI_MAX,
+};
 
 use crate::backend::ToolError;
 
@@ -252,15 +255,16 @@ pub fn check_limit(v: Option<u32>, max: u32) -> Result<(), ToolError> {
 impl AssertClaimInput {
     /// The `POST /v1/assert` body, after checking every argument.
     pub fn to_body(&self) -> Result<Value, ToolError> {
-        check_text("subject", &self.subject, 512)?;
-        check_text("predicate", &self.predicate, 256)?;
-        check_text("agent", &self.agent, 256)?;
+        check_text("subject", &self.subject, SUBJECT_MAX)?;
+        check_text("predicate", &self.predicate, PREDICATE_MAX)?;
+        check_text("agent", &self.agent, AGENT_MAX)?;
         let object = match (&self.value, self.value_type) {
             (ClaimValue::Text(s), None | Some(ValueType::Text)) => {
+                check_text("value", s, TEXT_MAX)?;
                 json!({"type": "text", "value": s})
             }
             (ClaimValue::Text(s), Some(ValueType::Ref)) => {
-                check_text("value", s, 512)?;
+                check_text("value", s, SUBJECT_MAX)?;
                 json!({"type": "ref", "value": s})
             }
             (ClaimValue::Number(n), None | Some(ValueType::Number)) => {
@@ -290,9 +294,9 @@ impl AssertClaimInput {
         }
         match (&self.source_uri, self.source_class) {
             (Some(uri), class) => {
-                check_text("source_uri", uri, 2048)?;
+                check_text("source_uri", uri, URI_MAX)?;
                 let class = class.unwrap_or(5);
-                if class > 5 {
+                if class > SOURCE_CLASS_MAX {
                     return Err(ToolError::invalid("source_class", "must be in 0..=5"));
                 }
                 m.insert("source".into(), json!({"uri": uri, "class": class}));

@@ -10,6 +10,7 @@ use rmcp::handler::server::wrapper::Parameters;
 use rmcp::model::{CallToolResult, Extensions};
 use rmcp::{ErrorData, ServerHandler, tool, tool_handler, tool_router};
 use serde_json::{Value, json};
+use stemedb_records::limits::{AGENT_MAX, PREDICATE_MAX, REASON_MAX, SUBJECT_MAX};
 
 use crate::backend::{ApiRequest, Backend, ToolError, encode_component};
 use crate::inputs::{
@@ -104,9 +105,9 @@ impl<B: Backend> StemeTools<B> {
     }
 
     async fn query_impl(&self, a: QueryClaimsInput, ext: &Extensions) -> Result<Value, ToolError> {
-        check_text("subject", &a.subject, 512)?;
+        check_text("subject", &a.subject, SUBJECT_MAX)?;
         if let Some(p) = &a.predicate {
-            check_text("predicate", p, 256)?;
+            check_text("predicate", p, PREDICATE_MAX)?;
         }
         if a.source_class.is_some_and(|c| c > 6) {
             return Err(ToolError::invalid("source_class", "must be in 0..=6"));
@@ -144,8 +145,8 @@ impl<B: Backend> StemeTools<B> {
         a: CompareLensesInput,
         ext: &Extensions,
     ) -> Result<Value, ToolError> {
-        check_text("subject", &a.subject, 512)?;
-        check_text("predicate", &a.predicate, 256)?;
+        check_text("subject", &a.subject, SUBJECT_MAX)?;
+        check_text("predicate", &a.predicate, PREDICATE_MAX)?;
         let mut lenses = Vec::new();
         let mut candidates = Value::Null;
         for lens in LensName::ALL {
@@ -240,10 +241,10 @@ impl<B: Backend> StemeTools<B> {
         ext: &Extensions,
     ) -> Result<Value, ToolError> {
         check_id("id", &a.id)?;
-        check_text("agent", &a.agent, 128)?;
+        check_text("agent", &a.agent, AGENT_MAX)?;
         let mut body = json!({"target": a.id, "agent": a.agent});
         if let Some(r) = &a.reason {
-            check_text("reason", r, 4096)?;
+            check_text("reason", r, REASON_MAX)?;
             body["reason"] = json!(r);
         }
         let out = self
@@ -266,7 +267,7 @@ impl<B: Backend> StemeTools<B> {
 
     async fn vote_impl(&self, a: VoteClaimInput, ext: &Extensions) -> Result<Value, ToolError> {
         check_id("id", &a.id)?;
-        check_text("agent", &a.agent, 128)?;
+        check_text("agent", &a.agent, AGENT_MAX)?;
         check_range("weight", a.weight, -1.0, 1.0)?;
         let body = json!({"target": a.id, "agent": a.agent, "weight": a.weight});
         let out = self.call(ApiRequest::post("/v1/vote", body), ext).await?;

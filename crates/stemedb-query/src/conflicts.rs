@@ -8,7 +8,7 @@
 //! examined; pass it back to continue where the walk stopped.
 
 use stemedb_lens::{Lens, Resolution};
-use stemedb_storage::{Store, SubjectEntry};
+use stemedb_storage::Store;
 
 use crate::QueryError;
 use crate::engine::resolve_members;
@@ -114,17 +114,6 @@ fn decode_cursor(s: &str, prefix: &str) -> Result<(String, String), QueryError> 
     Ok((subject, predicate))
 }
 
-fn group_by_predicate(entries: Vec<SubjectEntry>) -> Vec<(String, Vec<SubjectEntry>)> {
-    let mut groups: Vec<(String, Vec<SubjectEntry>)> = Vec::new();
-    for e in entries {
-        match groups.last_mut() {
-            Some((p, g)) if *p == e.predicate => g.push(e),
-            _ => groups.push((e.predicate.clone(), vec![e])),
-        }
-    }
-    groups
-}
-
 /// Walks the subjects under `scan.prefix` and returns the contested pairs.
 pub fn conflicts(store: &Store, scan: &ConflictScan) -> Result<ConflictPage, QueryError> {
     if scan.limit == 0 || scan.limit > MAX_CONFLICT_LIMIT {
@@ -181,14 +170,16 @@ pub fn conflicts(store: &Store, scan: &ConflictScan) -> Result<ConflictPage, Que
         let mut q = Query::new(subject.clone());
         q.as_of = scan.as_of;
         let superseded = superseded(&epochs, &subject, scan.as_of);
-        let entries = store.subject_entries(&subject, None)?;
-        for (predicate, group) in group_by_predicate(entries) {
+        // One predicate's entries at a time (a skip-scan lists them), so the
+        // budget bounds what is read, not only what is resolved.
+        for predicate in store.predicates(&subject)? {
             if skip_through
                 .as_deref()
                 .is_some_and(|p| predicate.as_bytes() <= p.as_bytes())
             {
                 continue;
             }
+            let group = store.subject_entries(&subject, Some(&predicate))?;
             budget += group.len();
             examined += 1;
             let members = members(store, &q, &group, &superseded)?;

@@ -85,10 +85,6 @@ fn run(mut cmd: Command, server: &Server, scratch: &Path, label: &str, extra: &[
         // tests/http_api.rs checks its refusals and crates/stemedb-cli/tests/mcp.rs
         // drives it with the official MCP client.
         .args(["--exclude-path", "/mcp"])
-        // /v1/conflicts landed with the MCP server after this suite was
-        // written; its parameter rules (openapi/constraints.rs) are new and
-        // have not yet had a clean schemathesis run: excluded until they do.
-        .args(["--exclude-path", "/v1/conflicts"])
         .args(["--report", "junit", "--report-junit-path"])
         .arg(&report)
         .args(extra)
