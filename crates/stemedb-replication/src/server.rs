@@ -117,7 +117,7 @@ impl Interceptor for CallAuth {
         match secret.check_rpc_token(token, now_ms(), &self.guard) {
             Ok(()) => Ok(req),
             Err(why) => {
-                metrics::counter!("replication_calls_rejected_total", "reason" => why.as_str())
+                metrics::counter!("stemedb_replication_calls_rejected_total", "reason" => why.as_str())
                     .increment(1);
                 let from = req
                     .remote_addr()

@@ -57,7 +57,7 @@ fn peer(c: &Nodes, i: usize, secret: Option<&str>) -> Peer {
 fn rejected_swim_packets(c: &Nodes, i: usize) -> f64 {
     let (_, _, text) = call("GET", &c.api(i, "/metrics"), None);
     text.lines()
-        .filter(|l| l.starts_with("swim_packets_rejected_total"))
+        .filter(|l| l.starts_with("stemedb_swim_packets_rejected_total"))
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
         .sum()
 }

@@ -136,6 +136,68 @@ impl Drop for Proc {
     }
 }
 
+/// One TLS connection held open across requests (`openssl s_client`, which
+/// verifies the server against `ca`), to show a reload leaves it working.
+struct HeldConnection {
+    child: Child,
+    stdin: std::process::ChildStdin,
+    out: std::io::BufReader<std::process::ChildStdout>,
+}
+
+impl HeldConnection {
+    fn open(ca: &Path, port: u16) -> HeldConnection {
+        let mut child = Command::new("openssl")
+            .args(["s_client", "-quiet", "-verify_return_error", "-CAfile"])
+            .arg(ca)
+            .args(["-connect", &format!("127.0.0.1:{port}")])
+            .args(["-servername", "localhost"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("run openssl s_client (.ci/run installs openssl)");
+        let stdin = child.stdin.take().expect("s_client stdin");
+        let out = std::io::BufReader::new(child.stdout.take().expect("s_client stdout"));
+        HeldConnection { child, stdin, out }
+    }
+
+    /// `GET /v1/health` on the held connection; the response head and body.
+    fn get_health(&mut self) -> String {
+        use std::io::BufRead;
+        self.stdin
+            .write_all(b"GET /v1/health HTTP/1.1\r\nHost: localhost\r\n\r\n")
+            .expect("write request");
+        self.stdin.flush().expect("flush request");
+        let mut response = String::new();
+        let mut length = 0usize;
+        loop {
+            let mut line = String::new();
+            if self.out.read_line(&mut line).expect("read response") == 0 {
+                return response; // the connection closed
+            }
+            if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                length = v.trim().parse().expect("content-length");
+            }
+            let end = line == "\r\n";
+            response.push_str(&line);
+            if end {
+                break;
+            }
+        }
+        let mut body = vec![0u8; length];
+        self.out.read_exact(&mut body).expect("read body");
+        response.push_str(&String::from_utf8_lossy(&body));
+        response
+    }
+}
+
+impl Drop for HeldConnection {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 fn base_command(dir: &Path, port: u16, env: &[(&str, String)]) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_stemedb-api"));
     for (k, _) in std::env::vars_os() {
@@ -239,6 +301,8 @@ fn sighup_reloads_the_certificate_and_a_bad_reload_keeps_the_old_one() {
     let (cert, key, ca1) = Ca::new("first CA").issue(dir.path(), "one");
     let p = Proc::spawn(&tls_env(&cert, &key), |port| health_with(&ca1, port));
     // A keep-alive connection opened before the reload keeps working after it.
+    let mut held = HeldConnection::open(&ca1, p.port);
+    assert!(held.get_health().starts_with("HTTP/1.1 200"), "{}", p.log());
     let (c2, k2, ca2) = Ca::new("second CA").issue(dir.path(), "two");
     std::fs::copy(&c2, &cert).expect("replace cert");
     std::fs::copy(&k2, &key).expect("replace key");
@@ -249,6 +313,12 @@ fn sighup_reloads_the_certificate_and_a_bad_reload_keeps_the_old_one() {
         std::thread::sleep(Duration::from_millis(100));
     }
     assert!(!health_with(&ca1, p.port), "old certificate still served");
+    let again = held.get_health();
+    assert!(
+        again.starts_with("HTTP/1.1 200"),
+        "the connection opened before the reload broke: {again:?} {}",
+        p.log()
+    );
     // A broken certificate file: the reload fails, the server keeps serving the second one.
     std::fs::write(&cert, "not a certificate\n").expect("break cert");
     p.sighup();

@@ -190,7 +190,8 @@ impl Runner {
 
     /// Counts a dropped packet; warns at most once a minute.
     fn rejected(&mut self, from: SocketAddr, why: Reject) {
-        metrics::counter!("swim_packets_rejected_total", "reason" => why.as_str()).increment(1);
+        metrics::counter!("stemedb_swim_packets_rejected_total", "reason" => why.as_str())
+            .increment(1);
         let now = Instant::now();
         if self
             .rejected_logged
