@@ -10,6 +10,7 @@
 # SIGKILL+restart, SIGSTOP/SIGCONT, partitions and a full disk on node3, then
 # heal, converge and check. The seed is printed first; the last line is
 #   acknowledged=N failed=N unknown=N lost=0 duplicated=0 stale_reads=0 lens_divergent=0 converged_in=Xs
+# The nodes' logs are kept in target/chaos/seed-N-<time>/.
 # Needs root, `ip` and `iptables`. On a shared machine, wrap it in
 # `flock /tmp/stemedb-netns.lock` (or any lock all namespace tests agree on).
 set -euo pipefail
@@ -30,5 +31,7 @@ if [ -z "$seed" ]; then seed=$(( $(date +%s) % 1000000 )); fi
 case "$seed" in *[!0-9]*) echo "chaos.sh: --seed must be a number" >&2; exit 2 ;; esac
 
 cd "$ROOT"
-CHAOS_DURATION="$duration" CHAOS_SEED="$seed" \
+# Each node's log is kept here (lines where a store failed are also printed).
+logs="$ROOT/target/chaos/seed-$seed-$(date +%Y%m%dT%H%M%S)"
+CHAOS_KEEP_LOGS="$logs" CHAOS_DURATION="$duration" CHAOS_SEED="$seed" \
   cargo test --workspace --test chaos -- --ignored --nocapture --test-threads 1 chaos_long_schedule

@@ -355,6 +355,11 @@ impl Nodes {
         format!("http://{}:{}{path}", self.nodes[i].ip, self.base + 1)
     }
 
+    /// Node `i`'s whole log (every run of it: restarts append).
+    pub fn log(&self, i: usize) -> String {
+        std::fs::read_to_string(self.nodes[i].dir.join("log")).unwrap_or_default()
+    }
+
     /// The last 30 lines of node `i`'s log, for failure messages.
     pub fn log_tail(&self, i: usize) -> String {
         let text = std::fs::read_to_string(self.nodes[i].dir.join("log")).unwrap_or_default();

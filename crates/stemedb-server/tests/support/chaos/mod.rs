@@ -97,6 +97,36 @@ fn elapsed(t0: Instant) -> String {
 }
 
 /// Runs the whole thing; prints the seed first and the summary line last.
+/// Prints every "write path failed" line of each node's log (a store that
+/// failed refuses writes with 503 `unavailable` until it is restarted), and
+/// with `CHAOS_KEEP_LOGS=DIR` copies each node's whole log to
+/// `DIR/node<N>.log`.
+fn report_node_logs(nodes: &Nodes) {
+    let keep = std::env::var_os("CHAOS_KEEP_LOGS").map(std::path::PathBuf::from);
+    if let Some(dir) = &keep
+        && let Err(e) = std::fs::create_dir_all(dir)
+    {
+        println!("could not create {}: {e}", dir.display());
+    }
+    for i in 0..3 {
+        let log = nodes.log(i);
+        for line in log
+            .lines()
+            .filter(|l| l.contains("write path failed"))
+            .take(5)
+        {
+            println!("STORE FAILED node{}: {line}", i + 1);
+        }
+        if let Some(dir) = &keep {
+            let path = dir.join(format!("node{}.log", i + 1));
+            match std::fs::write(&path, &log) {
+                Ok(()) => println!("node{} log kept at {}", i + 1, path.display()),
+                Err(e) => println!("could not keep {}: {e}", path.display()),
+            }
+        }
+    }
+}
+
 pub fn run(s: &Settings) -> Report {
     println!(
         "chaos: seed={} duration={}s clients={} (rerun: scripts/chaos.sh --duration {} --seed {})",
@@ -240,6 +270,7 @@ pub fn run(s: &Settings) -> Report {
     for i in 0..3 {
         nodes.stop(i);
     }
+    report_node_logs(&nodes);
     drop(disk);
     println!("{}", report.line());
     report
