@@ -17,6 +17,10 @@
 #    gateway's bearer secret): single writes spread round-robin over the three
 #    APIs for S s (stemedb-bench cluster-load), alternating R times.
 #
+# PIN=1 runs the server on CPU 0 and wrk on CPU 1 (taskset), so the
+# client's own TLS work does not come out of the server's share: the
+# throughput ratio then shows the server's cost. Unpinned, both share every
+# core (the figures are then the client's and the server's cost together).
 # SKIP_BUILD=1 uses the release binaries already built. Needs wrk, curl and
 # openssl. Everything started here is stopped and its data removed on exit.
 set -euo pipefail
@@ -79,7 +83,7 @@ start() {
   else
     URL=http://127.0.0.1:$PORT
   fi
-  env "${env[@]}" "$API" >>"$work/server.log" 2>&1 &
+  env "${env[@]}" "${SERVER_CPU[@]}" "$API" >>"$work/server.log" 2>&1 &
   pid=$!
   for _ in $(seq 1 300); do
     curl -sfk "$URL/v1/ready" >/dev/null && return 0
@@ -87,9 +91,24 @@ start() {
   done
   die "server ($1) not ready; log: $(tail -5 "$work/server.log")"
 }
+SERVER_CPU=() WRK_CPU=()
+if [[ "${PIN:-0}" == 1 ]]; then
+  command -v taskset >/dev/null || die "PIN=1 needs taskset (util-linux)"
+  SERVER_CPU=(taskset -c 0) WRK_CPU=(taskset -c 1)
+fi
 script() { cat "scripts/wrk/$1.lua" scripts/wrk/report.lua >"$work/$1.lua"; echo "$work/$1.lua"; }
 QUERY=$(script query) ASSERT=$(script assert)
 rps() { sed -n 's/.*rps=\([0-9]*\).*/\1/p'; }
+# The server's CPU time (user + system, clock ticks) and CPU µs per request:
+# wrk's TLS work runs on the same cores, so throughput alone charges the
+# client's encryption to the server.
+TICK=$(getconf CLK_TCK)
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$pid/stat"; }
+per_request() { # ticks-before ticks-after RESULT-line
+  local n; n=$(sed -n 's/.*requests=\([0-9]*\).*/\1/p' <<<"$3")
+  awk -v a="$1" -v b="$2" -v n="$n" -v t="$TICK" 'BEGIN{ if (n>0) printf "%.1f", (b-a)/t*1e6/n; else print 0 }'
+}
+cpu() { sed -n 's/.*server_us=\([0-9.]*\).*/\1/p'; }
 p99() { sed -n 's/.*p99_ms=\([0-9.]*\).*/\1/p'; }
 
 echo "=== loading $N assertions ($(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg))"
@@ -104,26 +123,34 @@ for round in $(seq 1 "$ROUNDS"); do
     auth=()
     tok=""
     if [[ "$mode" == secure ]]; then auth=(-H "Authorization: Bearer $KEY"); tok=$KEY; fi
-    q=$(SUBJECTS=$((N / 10)) wrk -t2 -c64 -d"${SECS}s" --latency "${auth[@]}" -s "$QUERY" "$URL" | grep RESULT)
-    w=$(TOKEN=$tok wrk -t2 -c64 -d"${SECS}s" --latency -s "$ASSERT" "$URL" | grep RESULT)
+    c0=$(cpu_ticks)
+    q=$(SUBJECTS=$((N / 10)) "${WRK_CPU[@]}" wrk -t2 -c64 -d"${SECS}s" --latency "${auth[@]}" -s "$QUERY" "$URL" | grep RESULT)
+    c1=$(cpu_ticks)
+    w=$(TOKEN=$tok "${WRK_CPU[@]}" wrk -t2 -c64 -d"${SECS}s" --latency -s "$ASSERT" "$URL" | grep RESULT)
+    c2=$(cpu_ticks)
+    q="$q server_us=$(per_request "$c0" "$c1" "$q")"
+    w="$w server_us=$(per_request "$c1" "$c2" "$w")"
     echo "round $round $mode query: $q"
     echo "round $round $mode write: $w"
-    R[$mode,query,$round]="$(rps <<<"$q") $(p99 <<<"$q")"
-    R[$mode,write,$round]="$(rps <<<"$w") $(p99 <<<"$w")"
+    for r in "$q" "$w"; do
+      [[ "$r" == *" errors=0 "* ]] || die "requests failed in round $round ($mode): $r; log: $(tail -3 "$work/server.log")"
+    done
+    R[$mode,query,$round]="$(rps <<<"$q") $(p99 <<<"$q") $(cpu <<<"$q")"
+    R[$mode,write,$round]="$(rps <<<"$w") $(p99 <<<"$w") $(cpu <<<"$w")"
     stop
   done
 done
 
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
-col() { # mode kind field(1=rps,2=p99)
+col() { # mode kind field(1=rps,2=p99,3=server CPU µs per request)
   for round in $(seq 1 "$ROUNDS"); do echo "${R[$1,$2,$round]}" | cut -d' ' -f"$3"; done | median
 }
 echo
-echo "| workload (64 connections, ${SECS} s x $ROUNDS rounds, median) | plain HTTP req/s | HTTPS + keys req/s | ratio | p99 plain / secure ms |"
-echo "|---|---|---|---|---|"
+echo "| workload (64 connections, ${SECS} s x $ROUNDS rounds, median) | plain HTTP req/s | HTTPS + keys req/s | ratio | p99 plain / secure ms | server CPU µs/request plain / secure |"
+echo "|---|---|---|---|---|---|"
 for kind in query write; do
   a=$(col plain $kind 1) b=$(col secure $kind 1)
-  echo "| $kind | $a | $b | $(awk -v a="$a" -v b="$b" 'BEGIN{printf "%.2f", b/a}') | $(col plain $kind 2) / $(col secure $kind 2) |"
+  echo "| $kind | $a | $b | $(awk -v a="$a" -v b="$b" 'BEGIN{printf "%.2f", b/a}') | $(col plain $kind 2) / $(col secure $kind 2) | $(col plain $kind 3) / $(col secure $kind 3) |"
 done
 
 [[ "$CLUSTER" == 1 ]] || exit 0

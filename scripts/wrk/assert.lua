@@ -1,13 +1,20 @@
 -- POST /v1/assert with a unique assertion per request (thread id + counter),
--- so every request is a real durable write, not an `exists` no-op.
--- With TOKEN set in the environment, every request carries it as a bearer key.
+-- so every request is a real durable write, not an `exists` no-op. The
+-- thread id joins the start time (seconds) and the thread's number: every
+-- thread of every run writes its own subjects (math.random is unseeded, so
+-- it would give every thread and every run the same number).
+-- With a non-empty TOKEN in the environment, every request carries it as a
+-- bearer key.
 local counter = 0
 local headers = {["Content-Type"] = "application/json"}
-if os.getenv("TOKEN") then
-  headers["Authorization"] = "Bearer " .. os.getenv("TOKEN")
+local token = os.getenv("TOKEN")
+if token and token ~= "" then
+  headers["Authorization"] = "Bearer " .. token
 end
+local threads = 0
 function setup(thread)
-  thread:set("tid", math.random(1, 1e9))
+  threads = threads + 1
+  thread:set("tid", os.time() * 1000 + threads)
 end
 request = function()
   counter = counter + 1

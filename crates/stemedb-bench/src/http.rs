@@ -15,9 +15,9 @@ use crate::storage::percentile;
 /// clock starts (as the peer benchmark writes PostgreSQL's CSV before
 /// timing COPY), so the figure is the server's, not the client's encoding;
 /// this holds all bodies in memory (~300 bytes per assertion).
-pub fn ingest(url: &str, n: u64, threads: u64, make: fn(u64) -> Record) {
+pub fn ingest(url: &str, n: u64, threads: u64, start: u64, make: fn(u64) -> Record) {
     const BATCH: u64 = 1000;
-    let bodies = Arc::new(render_bodies(n, BATCH, make));
+    let bodies = Arc::new(render_bodies(start, n, BATCH, make));
     let next = Arc::new(AtomicU64::new(0));
     let created = Arc::new(AtomicU64::new(0));
     let start = Instant::now();
@@ -69,7 +69,8 @@ pub fn ingest(url: &str, n: u64, threads: u64, make: fn(u64) -> Record) {
 
 /// The NDJSON bodies of `n` assertions in batches of `batch`, rendered on
 /// every core.
-fn render_bodies(n: u64, batch: u64, make: fn(u64) -> Record) -> Vec<String> {
+/// NDJSON bodies of `batch` records each: records `start..start + n`.
+fn render_bodies(start: u64, n: u64, batch: u64, make: fn(u64) -> Record) -> Vec<String> {
     let chunks = n.div_ceil(batch);
     let workers = std::thread::available_parallelism().map_or(2, |p| p.get() as u64);
     let per = chunks.div_ceil(workers.max(1));
@@ -81,7 +82,7 @@ fn render_bodies(n: u64, batch: u64, make: fn(u64) -> Record) -> Vec<String> {
                         .map(|c| {
                             let mut body = String::with_capacity(300 * batch as usize);
                             for i in c * batch..((c + 1) * batch).min(n) {
-                                let rec = SignedRecord::new(make(i), None).expect("valid");
+                                let rec = SignedRecord::new(make(start + i), None).expect("valid");
                                 body.push_str(&wire::to_json(&rec).to_string());
                                 body.push('\n');
                             }

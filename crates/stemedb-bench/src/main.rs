@@ -9,6 +9,7 @@
 //! stemedb-bench signed [N] [DIR]    bulk ingest of N pre-signed assertions (verification timed)
 //! stemedb-bench bulk [N] [DIR]      bulk ingest of N, lookups, rebuild, replay, verify
 //! stemedb-bench http-ingest [N] [URL]  POST N assertions as NDJSON batches of 1,000
+//!                                      (START=K: assertions K..K+N, for fresh writes into a loaded store)
 //!                                   (THREADS connections, default 4) to a running server
 //! stemedb-bench peers-csv [N]       the issue-13 peer workload as CSV on stdout (PostgreSQL COPY)
 //! stemedb-bench peers-ingest [N] [URL]  the same N claims posted like http-ingest
@@ -65,6 +66,7 @@ fn main() {
                 .ok()
                 .and_then(|t| t.parse().ok())
                 .unwrap_or(4),
+            env_u64("START"),
             |i| storage::assertion(i, "bench-agent"),
         ),
         "peers-csv" => peers::csv(n),
@@ -75,6 +77,7 @@ fn main() {
                 .ok()
                 .and_then(|t| t.parse().ok())
                 .unwrap_or(4),
+            env_u64("START"),
             peers::assertion,
         ),
         _ => {
@@ -84,4 +87,12 @@ fn main() {
             std::process::exit(2);
         }
     }
+}
+
+/// A whole number from the environment, 0 when unset or not a number.
+fn env_u64(name: &str) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
 }
