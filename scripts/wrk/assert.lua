@@ -2,7 +2,8 @@
 -- so every request is a real durable write, not an `exists` no-op. The
 -- thread id joins the start time (seconds) and the thread's number: every
 -- thread of every run writes its own subjects (math.random is unseeded, so
--- it would give every thread and every run the same number).
+-- every run would draw the same numbers, and a second run against the same
+-- data dir would only find its records already there).
 -- With a non-empty TOKEN in the environment, every request carries it as a
 -- bearer key.
 local counter = 0
