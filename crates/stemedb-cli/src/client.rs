@@ -23,18 +23,9 @@ pub struct Client {
     agent: Agent,
 }
 
-/// Percent-encodes one URL path segment (everything but unreserved characters).
-pub fn encode_segment(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-            out.push(char::from(b));
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
+/// Percent-encodes one URL path segment (everything but unreserved
+/// characters): the MCP tools' encoder, one rule for both clients.
+pub use stemedb_mcp::backend::encode_component as encode_segment;
 
 impl Client {
     /// A client for the server at `base` (e.g. `http://127.0.0.1:18180`).

@@ -247,10 +247,7 @@ impl<B: Backend> StemeTools<B> {
             check_text("reason", r, REASON_MAX)?;
             body["reason"] = json!(r);
         }
-        let out = self
-            .call(ApiRequest::post("/v1/retract", body), ext)
-            .await?;
-        Ok(json!({"id": out["id"], "status": out["status"], "target": a.id}))
+        self.annotate("/v1/retract", body, &a.id, ext).await
     }
 
     /// Withdraw one's own assertion.
@@ -270,8 +267,19 @@ impl<B: Backend> StemeTools<B> {
         check_text("agent", &a.agent, AGENT_MAX)?;
         check_range("weight", a.weight, -1.0, 1.0)?;
         let body = json!({"target": a.id, "agent": a.agent, "weight": a.weight});
-        let out = self.call(ApiRequest::post("/v1/vote", body), ext).await?;
-        Ok(json!({"id": out["id"], "status": out["status"], "target": a.id}))
+        self.annotate("/v1/vote", body, &a.id, ext).await
+    }
+
+    /// Posts a retraction or vote of `target`; its id and status, and the target.
+    async fn annotate(
+        &self,
+        path: &str,
+        body: Value,
+        target: &str,
+        ext: &Extensions,
+    ) -> Result<Value, ToolError> {
+        let out = self.call(ApiRequest::post(path, body), ext).await?;
+        Ok(json!({"id": out["id"], "status": out["status"], "target": target}))
     }
 
     /// Endorse or dispute an assertion.
