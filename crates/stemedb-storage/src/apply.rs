@@ -54,16 +54,7 @@ impl<'a> Applier<'a> {
             Some(hit) => Some(*hit),
             None => self.idx.lookup(target)?,
         };
-        match found {
-            Some((Kind::Assertion, pos)) => {
-                let rec = SignedRecord::from_stored(&self.reader.read(pos)?)?;
-                Ok(rec.record().as_assertion().map(|a| Placement {
-                    subject: a.subject.clone(),
-                    predicate: a.predicate.clone(),
-                }))
-            }
-            _ => Ok(None),
-        }
+        placement_at(self.reader, found)
     }
 
     /// Where `rec` is filed, reading a retraction's or vote's target (stored
@@ -101,18 +92,55 @@ impl<'a> Applier<'a> {
     pub(crate) fn commit(mut self, end: LogPos) -> Result<()> {
         self.idx.set_checkpoint(&mut self.batch, end);
         self.batch.commit()?;
-        for (kind, n) in Kind::ALL.iter().zip(self.per_kind) {
-            if n > 0 {
-                metrics::counter!("stemedb_records_indexed_total", "kind" => kind.as_str())
-                    .increment(n);
-            }
-        }
+        count_indexed(&self.per_kind);
         Ok(())
+    }
+}
+
+/// Subject and predicate of the record found at `found`, if it is an
+/// assertion (read from the log).
+pub(crate) fn placement_at(
+    reader: &LogReader,
+    found: Option<(Kind, LogPos)>,
+) -> Result<Option<Placement>> {
+    match found {
+        Some((Kind::Assertion, pos)) => {
+            let rec = SignedRecord::from_stored(&reader.read(pos)?)?;
+            Ok(rec.record().as_assertion().map(|a| Placement {
+                subject: a.subject.clone(),
+                predicate: a.predicate.clone(),
+            }))
+        }
+        _ => Ok(None),
+    }
+}
+
+/// Counts records indexed, per kind (`per_kind[kind - 1]`).
+pub(crate) fn count_indexed(per_kind: &[u64; 5]) {
+    for (kind, n) in Kind::ALL.iter().zip(per_kind) {
+        if *n > 0 {
+            metrics::counter!("stemedb_records_indexed_total", "kind" => kind.as_str())
+                .increment(*n);
+        }
     }
 }
 
 /// Records per index batch during replay (one checkpoint each).
 const REPLAY_BATCH: usize = 20_000;
+/// Log bytes from which a replay writes bulk runs instead of batches
+/// (~75,000 records of the benchmark's size).
+const BULK_FROM_BYTES: u64 = 8 * 1024 * 1024;
+
+/// Whether replaying from `from` to `end` is long enough for bulk runs.
+/// Segments between them count as full (`segment_size`).
+pub(crate) fn wants_bulk(from: LogPos, end: LogPos, segment_size: u64) -> bool {
+    let ahead = if end.segment > from.segment {
+        u64::from(end.segment - from.segment) * segment_size + u64::from(end.offset)
+    } else {
+        u64::from(end.offset.saturating_sub(from.offset))
+    };
+    ahead >= BULK_FROM_BYTES
+}
 /// Records per hand-off from the decoding thread to the applying one.
 const DECODE_CHUNK: usize = 256;
 /// Decoded chunks that may wait for the applier (bounds replay memory).
@@ -130,8 +158,13 @@ enum Decoded {
 /// id is recomputed from the stored bytes) while the calling thread applies
 /// them to the index in log order, so decoding overlaps index work. The
 /// index ends exactly as a sequential replay leaves it: same entries, same
-/// batch boundaries and checkpoints.
-pub(crate) fn replay(idx: &Indexes, reader: &LogReader, from: LogPos) -> Result<u64> {
+/// batch boundaries and checkpoints. With `bulk` (a long replay into an
+/// empty index directory), entries are written as sorted table runs instead
+/// (see [`crate::bulk`]).
+pub(crate) fn replay(idx: &Indexes, reader: &LogReader, from: LogPos, bulk: bool) -> Result<u64> {
+    if bulk {
+        return crate::bulk::replay(idx, reader, from);
+    }
     let (tx, rx) = std::sync::mpsc::sync_channel::<Decoded>(DECODE_QUEUE);
     std::thread::scope(|scope| {
         let decoder = std::thread::Builder::new()
@@ -204,5 +237,30 @@ fn apply_decoded(
                 ));
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(segment: u32, offset: u32) -> LogPos {
+        LogPos { segment, offset }
+    }
+
+    #[test]
+    fn only_long_replays_write_bulk_runs() {
+        let seg = 64 * 1024 * 1024;
+        assert!(!wants_bulk(at(0, 0), at(0, 0), seg), "nothing to replay");
+        assert!(
+            !wants_bulk(at(3, 1000), at(3, 1000 + 4096), seg),
+            "a short tail"
+        );
+        assert!(wants_bulk(at(0, 0), at(0, 8 * 1024 * 1024), seg));
+        assert!(wants_bulk(at(0, 0), at(2, 0), seg), "whole segments ahead");
+        assert!(
+            !wants_bulk(at(5, 9000), at(5, 100), seg),
+            "checkpoint past the end"
+        );
     }
 }

@@ -303,6 +303,9 @@ impl Committer {
                 segment: 0,
                 offset: 0,
             },
+            // Batches: a bulk run would be wiped by the index engine's
+            // journal replaying `clear` on the next open (see `crate::bulk`).
+            false,
         )?;
         let epochs = crate::store::load_epochs(&self.idx, &self.reader)?;
         if let Ok(mut e) = self.shared.epochs.write() {

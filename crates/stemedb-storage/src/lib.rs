@@ -38,6 +38,7 @@
 
 mod apply;
 pub mod backup;
+mod bulk;
 mod commit;
 pub mod config;
 pub mod digest;

@@ -11,7 +11,7 @@ use std::time::Instant;
 use stemedb_records::{Epoch, Kind, Record, RecordId, SignedRecord, ValidationError, sign};
 use tokio::sync::oneshot;
 
-use crate::apply::replay;
+use crate::apply::{replay, wants_bulk};
 use crate::commit::{Command, Committer};
 use crate::config::StoreConfig;
 use crate::digest::BucketDigests;
@@ -172,28 +172,33 @@ impl Store {
         let started = Instant::now();
         let log_dir = cfg.data_dir.join("log");
         let (writer, reader, recovery) = LogWriter::open(&log_dir, cfg.segment_size, cfg.fsync)?;
-        let idx = Arc::new(Indexes::open(&cfg.data_dir.join("index"), &cfg)?);
+        let index_dir = cfg.data_dir.join("index");
+        let mut idx = Indexes::open(&index_dir, &cfg)?;
         let end = writer.end();
-        let mut rebuilt = false;
-        let from = match idx.checkpoint()? {
-            Some(cp) if cp <= end => cp,
+        let start = LogPos {
+            segment: 0,
+            offset: 0,
+        };
+        let (from, rebuilt) = match idx.checkpoint()? {
+            Some(cp) if cp <= end => (cp, false),
             Some(cp) => {
                 // The index covers log bytes that recovery cut (only possible
                 // when the disk lost fsynced data): it must be rebuilt.
                 tracing::warn!(checkpoint = %cp, log_end = %end, "index is ahead of the log; rebuilding");
-                idx.clear()?;
-                rebuilt = true;
-                LogPos {
-                    segment: 0,
-                    offset: 0,
-                }
+                (start, true)
             }
-            None => LogPos {
-                segment: 0,
-                offset: 0,
-            },
+            None => (start, false),
         };
-        let replayed = replay(&idx, &reader, from)?;
+        let bulk = wants_bulk(from, end, cfg.segment_size);
+        if from == start && (rebuilt || bulk) {
+            // Everything is replayed: start from an empty index directory
+            // (nothing in it is needed without a checkpoint), which a bulk
+            // replay requires — see `crate::bulk`.
+            drop(idx);
+            idx = Indexes::recreate(&index_dir, &cfg)?;
+        }
+        let replayed = replay(&idx, &reader, from, bulk)?;
+        let idx = Arc::new(idx);
         let epochs = load_epochs(&idx, &reader)?;
         // After tail replay the `part` index holds every stored record.
         let digests = BucketDigests::load(&idx)?;

@@ -47,6 +47,7 @@ pub struct Indexes {
     pub(crate) part: Keyspace,
     pub(crate) children: Keyspace,
     meta: Keyspace,
+    write_buffer_bytes: u64,
 }
 
 /// Where a retraction or vote is filed: its target's subject and predicate.
@@ -93,6 +94,96 @@ impl Filed {
     }
 }
 
+/// One index keyspace (the `meta` keyspace is not one: it holds no entries).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum IndexKeyspace {
+    Ids,
+    Sp,
+    Agent,
+    Target,
+    Trust,
+    Epoch,
+    Part,
+    Children,
+}
+
+impl IndexKeyspace {
+    /// Every index keyspace, in [`KEYSPACES`] order.
+    pub(crate) const ALL: [IndexKeyspace; 8] = [
+        IndexKeyspace::Ids,
+        IndexKeyspace::Sp,
+        IndexKeyspace::Agent,
+        IndexKeyspace::Target,
+        IndexKeyspace::Trust,
+        IndexKeyspace::Epoch,
+        IndexKeyspace::Part,
+        IndexKeyspace::Children,
+    ];
+}
+
+/// Calls `put` with every index entry of `rec` at `pos` (keyspace, key,
+/// value). The one definition of what a record indexes, whether the entries
+/// go into a write batch (commits, short replays) or a bulk run.
+pub(crate) fn entries(
+    rec: &SignedRecord,
+    pos: LogPos,
+    filed: &Filed,
+    mut put: impl FnMut(IndexKeyspace, Vec<u8>, Vec<u8>),
+) {
+    use IndexKeyspace as K;
+    let id = rec.id();
+    let kind = rec.record().kind();
+    put(
+        K::Ids,
+        id.as_bytes().to_vec(),
+        keys::id_value(kind, pos).to_vec(),
+    );
+    put(
+        K::Agent,
+        keys::name_pos(rec.record().signer(), pos),
+        vec![kind as u8],
+    );
+    match rec.record() {
+        Record::Assertion(a) => {
+            put(
+                K::Sp,
+                keys::sp(&a.subject, &a.predicate, a.timestamp, pos),
+                vec![kind as u8],
+            );
+            put(K::Part, keys::part(filed.partition, id), Vec::new());
+            if let Some(parent) = a.parent {
+                put(K::Children, keys::id_pos(parent, pos), Vec::new());
+            }
+        }
+        Record::Retraction(_) | Record::Vote(_) => {
+            if let Some(target) = rec.record().target() {
+                put(K::Target, keys::target(target, kind, pos), Vec::new());
+            }
+            match &filed.target {
+                Some(p) => put(
+                    K::Sp,
+                    keys::sp(&p.subject, &p.predicate, rec.record().timestamp(), pos),
+                    vec![kind as u8],
+                ),
+                None => {
+                    tracing::warn!(%id, "retraction or vote whose target is unknown; indexed by target only");
+                }
+            }
+            put(K::Part, keys::part(filed.partition, id), Vec::new());
+        }
+        Record::Trust(t) => {
+            let mut v = t.score.to_le_bytes().to_vec();
+            v.extend_from_slice(id.as_bytes());
+            put(K::Trust, keys::trust(&t.agent, t.timestamp, pos), v);
+            put(K::Part, keys::part(filed.partition, id), Vec::new());
+        }
+        Record::Epoch(_) => {
+            put(K::Epoch, pos.to_bytes().to_vec(), Vec::new());
+            put(K::Part, keys::part(filed.partition, id), Vec::new());
+        }
+    }
+}
+
 impl Indexes {
     /// Opens or creates the index database under `dir`.
     pub fn open(dir: &Path, cfg: &StoreConfig) -> Result<Self> {
@@ -117,8 +208,26 @@ impl Indexes {
             part: ks("part")?,
             children: ks("children")?,
             meta: ks("meta")?,
+            write_buffer_bytes: cfg.index_write_buffer_bytes,
             db,
         })
+    }
+
+    /// Discards the index database under `dir` (the caller has dropped its
+    /// handle) and opens an empty one. The old directory is renamed first, so
+    /// a background worker of the dropped database still finishing a write
+    /// cannot touch the new one; then it is removed.
+    pub fn recreate(dir: &Path, cfg: &StoreConfig) -> Result<Self> {
+        let discarded = dir.with_extension("discarded");
+        let io = |p: &Path, e| crate::error::StorageError::io(p, e);
+        if discarded.exists() {
+            std::fs::remove_dir_all(&discarded).map_err(|e| io(&discarded, e))?;
+        }
+        if dir.exists() {
+            std::fs::rename(dir, &discarded).map_err(|e| io(dir, e))?;
+            std::fs::remove_dir_all(&discarded).map_err(|e| io(&discarded, e))?;
+        }
+        Indexes::open(dir, cfg)
     }
 
     fn all(&self) -> [(&'static str, &Keyspace); 8] {
@@ -157,59 +266,29 @@ impl Indexes {
 
     /// Adds every index entry of `rec` at `pos` to `b`.
     pub fn add(&self, b: &mut OwnedWriteBatch, rec: &SignedRecord, pos: LogPos, filed: &Filed) {
-        let id = rec.id();
-        let kind = rec.record().kind();
-        b.insert(
-            &self.ids,
-            id.as_bytes().to_vec(),
-            keys::id_value(kind, pos).to_vec(),
-        );
-        b.insert(
-            &self.agent,
-            keys::name_pos(rec.record().signer(), pos),
-            vec![kind as u8],
-        );
-        match rec.record() {
-            Record::Assertion(a) => {
-                b.insert(
-                    &self.sp,
-                    keys::sp(&a.subject, &a.predicate, a.timestamp, pos),
-                    vec![kind as u8],
-                );
-                b.insert(&self.part, keys::part(filed.partition, id), Vec::new());
-                if let Some(parent) = a.parent {
-                    b.insert(&self.children, keys::id_pos(parent, pos), Vec::new());
-                }
-            }
-            Record::Retraction(_) | Record::Vote(_) => {
-                if let Some(target) = rec.record().target() {
-                    b.insert(&self.target, keys::target(target, kind, pos), Vec::new());
-                }
-                match &filed.target {
-                    Some(p) => {
-                        b.insert(
-                            &self.sp,
-                            keys::sp(&p.subject, &p.predicate, rec.record().timestamp(), pos),
-                            vec![kind as u8],
-                        );
-                    }
-                    None => {
-                        tracing::warn!(%id, "retraction or vote whose target is unknown; indexed by target only");
-                    }
-                }
-                b.insert(&self.part, keys::part(filed.partition, id), Vec::new());
-            }
-            Record::Trust(t) => {
-                let mut v = t.score.to_le_bytes().to_vec();
-                v.extend_from_slice(id.as_bytes());
-                b.insert(&self.trust, keys::trust(&t.agent, t.timestamp, pos), v);
-                b.insert(&self.part, keys::part(filed.partition, id), Vec::new());
-            }
-            Record::Epoch(_) => {
-                b.insert(&self.epoch, pos.to_bytes().to_vec(), Vec::new());
-                b.insert(&self.part, keys::part(filed.partition, id), Vec::new());
-            }
+        entries(rec, pos, filed, |ks, key, value| {
+            b.insert(self.keyspace(ks), key, value);
+        });
+    }
+
+    /// The fjall keyspace of `ks`.
+    pub(crate) fn keyspace(&self, ks: IndexKeyspace) -> &Keyspace {
+        match ks {
+            IndexKeyspace::Ids => &self.ids,
+            IndexKeyspace::Sp => &self.sp,
+            IndexKeyspace::Agent => &self.agent,
+            IndexKeyspace::Target => &self.target,
+            IndexKeyspace::Trust => &self.trust,
+            IndexKeyspace::Epoch => &self.epoch,
+            IndexKeyspace::Part => &self.part,
+            IndexKeyspace::Children => &self.children,
         }
+    }
+
+    /// The memtable budget across keyspaces, which also bounds a bulk
+    /// replay's sort buffer.
+    pub(crate) fn write_buffer_bytes(&self) -> u64 {
+        self.write_buffer_bytes
     }
 
     /// Records the applied position in `b`.

@@ -1,0 +1,401 @@
+//! Bulk replay: a long replay (a restored or copied log, a lost index, an
+//! index ahead of its log) into an empty index directory writes index tables
+//! directly instead of inserting each entry into a memtable and the index
+//! journal.
+//!
+//! One thread reads, CRC-checks, decodes and re-hashes frames and turns each
+//! record into its index entries ([`crate::index::entries`], the same
+//! definition the commit path uses). The calling thread gathers the entries
+//! of a run (up to half the memtable budget, `index_write_buffer_bytes`),
+//! sorts each keyspace's entries and writes them as one sorted table run per
+//! keyspace with fjall's ingestion, then writes the checkpoint. Retractions
+//! and votes are filed under their target's subject and predicate, so they
+//! are indexed at the end of their run, once the run's own ids are sorted and
+//! searchable (a target is only taken from an earlier log position, as in
+//! sequential replay). For a key that occurs twice the later entry wins, as
+//! when batches are applied in log order. Runs from successive chunks may
+//! overlap in key range; the index engine merges them in compaction.
+//!
+//! A crash between a run's tables and its checkpoint replays that run again
+//! on the next open; the entries are deterministic, so nothing changes.
+//!
+//! Only into an empty index *directory*: fjall's journal replays a keyspace
+//! `clear` on every open until the journal file holding it is dropped, and
+//! that would wipe tables ingested after the clear (write batches are
+//! journaled and survive it). `Store::open` therefore recreates the
+//! directory before a bulk replay, and an online rebuild uses batches.
+
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+
+use stemedb_records::{Kind, SignedRecord};
+
+use crate::apply::{count_indexed, placement_at};
+use crate::error::{Result, StorageError};
+use crate::index::{Filed, IndexKeyspace, Indexes, entries, keys};
+use crate::log::{LogPos, LogReader};
+
+/// Records per hand-off from the decoding thread.
+const CHUNK: u64 = 512;
+/// Chunks that may wait for the applying thread (bounds memory).
+const QUEUE: usize = 16;
+
+/// Replays the log from `from` in bulk runs; returns records applied.
+pub(crate) fn replay(idx: &Indexes, reader: &LogReader, from: LogPos) -> Result<u64> {
+    let (tx, rx) = sync_channel::<Message>(QUEUE);
+    std::thread::scope(|scope| {
+        let decoder = std::thread::Builder::new()
+            .name("stemedb-replay-decode".into())
+            .spawn_scoped(scope, move || prepare(reader, from, &tx))
+            .map_err(|e| StorageError::Failed(format!("starting replay decoder: {e}")))?;
+        let applied = apply(idx, reader, &rx);
+        // On an apply error the receiver goes away first, which stops the decoder.
+        drop(rx);
+        let _ = decoder.join();
+        applied
+    })
+}
+
+/// A chunk of records prepared by the decoding thread.
+struct Prepared {
+    /// Position of the chunk's first record.
+    first: LogPos,
+    /// Entries of its assertions, trust scores and epochs, each as
+    /// `keyspace u8 ‖ key length u32 LE ‖ value length u32 LE ‖ key ‖ value`.
+    entries: Vec<u8>,
+    /// Its retractions and votes, indexed when their run ends.
+    deferred: Vec<(LogPos, SignedRecord)>,
+    /// Records per kind (`[kind - 1]`).
+    per_kind: [u64; 5],
+    records: u64,
+}
+
+impl Prepared {
+    fn new() -> Self {
+        Prepared {
+            first: LogPos {
+                segment: 0,
+                offset: 0,
+            },
+            entries: Vec::new(),
+            deferred: Vec::new(),
+            per_kind: [0; 5],
+            records: 0,
+        }
+    }
+
+    fn push_entry(&mut self, ks: IndexKeyspace, key: &[u8], value: &[u8]) {
+        self.entries.push(ks as u8);
+        // Keys and values are bounded by the record size limits (far below 4 GiB).
+        self.entries
+            .extend_from_slice(&(key.len() as u32).to_le_bytes());
+        self.entries
+            .extend_from_slice(&(value.len() as u32).to_le_bytes());
+        self.entries.extend_from_slice(key);
+        self.entries.extend_from_slice(value);
+    }
+}
+
+enum Message {
+    Prepared(Prepared),
+    Failed(StorageError),
+    /// The position just past the last frame.
+    End(LogPos),
+}
+
+/// The decoding side: sends prepared chunks, then the end (or the first error).
+fn prepare(reader: &LogReader, from: LogPos, tx: &SyncSender<Message>) {
+    let mut chunk = Prepared::new();
+    let scanned = reader.scan_from(from, |pos, payload| {
+        let rec = SignedRecord::from_stored(payload)?;
+        if chunk.records == 0 {
+            chunk.first = pos;
+        }
+        let kind = rec.record().kind();
+        chunk.per_kind[kind as usize - 1] += 1;
+        chunk.records += 1;
+        match kind {
+            Kind::Retraction | Kind::Vote => chunk.deferred.push((pos, rec)),
+            Kind::Assertion | Kind::Trust | Kind::Epoch => {
+                let filed = Filed::of(&rec, None);
+                entries(&rec, pos, &filed, |ks, key, value| {
+                    chunk.push_entry(ks, &key, &value);
+                });
+            }
+        }
+        if chunk.records == CHUNK {
+            let full = std::mem::replace(&mut chunk, Prepared::new());
+            tx.send(Message::Prepared(full))
+                .map_err(|_| StorageError::Closed)?;
+        }
+        Ok(())
+    });
+    let last = match scanned {
+        Ok(end) => {
+            if chunk.records > 0 && tx.send(Message::Prepared(chunk)).is_err() {
+                return;
+            }
+            Message::End(end)
+        }
+        Err(e) => Message::Failed(e),
+    };
+    let _ = tx.send(last);
+}
+
+/// The applying side: gathers runs, writes them, checkpoints after each.
+fn apply(idx: &Indexes, reader: &LogReader, rx: &Receiver<Message>) -> Result<u64> {
+    let budget = idx.write_buffer_bytes() / 2;
+    let mut run = Run::new();
+    let mut total = 0u64;
+    loop {
+        match rx.recv() {
+            Ok(Message::Prepared(p)) => {
+                if run.entries.held() as u64 >= budget {
+                    std::mem::replace(&mut run, Run::new()).finish(idx, reader, p.first)?;
+                }
+                total += p.records;
+                run.add(p)?;
+            }
+            Ok(Message::End(end)) => {
+                run.finish(idx, reader, end)?;
+                return Ok(total);
+            }
+            Ok(Message::Failed(e)) => return Err(e),
+            Err(_) => {
+                return Err(StorageError::Failed(
+                    "replay decoder stopped without reaching the end of the log".into(),
+                ));
+            }
+        }
+    }
+}
+
+/// One bulk run: entries, deferred retractions and votes, counts.
+struct Run {
+    entries: BulkEntries,
+    deferred: Vec<(LogPos, SignedRecord)>,
+    per_kind: [u64; 5],
+    records: u64,
+}
+
+impl Run {
+    fn new() -> Self {
+        Run {
+            entries: BulkEntries::new(),
+            deferred: Vec::new(),
+            per_kind: [0; 5],
+            records: 0,
+        }
+    }
+
+    fn add(&mut self, p: Prepared) -> Result<()> {
+        self.entries.extend_encoded(&p.entries)?;
+        self.deferred.extend(p.deferred);
+        for (n, k) in self.per_kind.iter_mut().zip(p.per_kind) {
+            *n += k;
+        }
+        self.records += p.records;
+        Ok(())
+    }
+
+    /// Files the deferred records, writes the run's tables, then the
+    /// checkpoint `end` (the position just past the run's last record).
+    fn finish(mut self, idx: &Indexes, reader: &LogReader, end: LogPos) -> Result<()> {
+        if !self.deferred.is_empty() {
+            // File every deferred record first, then add their entries: the
+            // searched `ids` entries must stay sorted while they are searched.
+            self.entries.sort(IndexKeyspace::Ids);
+            let deferred = std::mem::take(&mut self.deferred);
+            let mut filed = Vec::with_capacity(deferred.len());
+            for (pos, rec) in &deferred {
+                let target = match rec.record().target() {
+                    Some(t) => {
+                        let found = match self.entries.find(IndexKeyspace::Ids, t.as_bytes()) {
+                            Some(v) => keys::parse_id_value(v),
+                            None => idx.lookup(t)?,
+                        };
+                        // Only what precedes it in the log, as sequential replay sees it.
+                        placement_at(reader, found.filter(|(_, at)| at < pos))?
+                    }
+                    None => None,
+                };
+                filed.push(Filed::of(rec, target));
+            }
+            for ((pos, rec), filed) in deferred.iter().zip(&filed) {
+                entries(rec, *pos, filed, |ks, key, value| {
+                    self.entries.put(ks, &key, &value);
+                });
+            }
+        }
+        self.entries.ingest(idx)?;
+        let mut batch = idx.batch();
+        idx.set_checkpoint(&mut batch, end);
+        batch.commit()?;
+        count_indexed(&self.per_kind);
+        Ok(())
+    }
+}
+
+/// Sort-buffer overhead counted per entry besides its bytes.
+const ITEM_OVERHEAD: usize = std::mem::size_of::<Item>();
+
+/// Where one entry's key and value are in its keyspace's buffer, and the
+/// key's first 16 bytes as a number, so most comparisons while sorting are
+/// one integer comparison instead of a `memcmp`.
+#[derive(Clone, Copy)]
+struct Item {
+    head: u128,
+    off: usize,
+    key_len: u32,
+    value_len: u32,
+}
+
+/// The first 16 bytes of `key`, zero-padded, big-endian: ordering heads
+/// orders keys, except that keys equal in their first 16 bytes (or a
+/// shorter key and its zero-padded extension) need the full comparison.
+fn head(key: &[u8]) -> u128 {
+    let mut b = [0u8; 16];
+    let n = key.len().min(16);
+    b[..n].copy_from_slice(&key[..n]);
+    u128::from_be_bytes(b)
+}
+
+/// One keyspace's entries: their bytes back to back, and where each is.
+#[derive(Default)]
+struct Entries {
+    bytes: Vec<u8>,
+    items: Vec<Item>,
+}
+
+impl Entries {
+    fn key(&self, it: &Item) -> &[u8] {
+        &self.bytes[it.off..it.off + it.key_len as usize]
+    }
+
+    fn value(&self, it: &Item) -> &[u8] {
+        let start = it.off + it.key_len as usize;
+        &self.bytes[start..start + it.value_len as usize]
+    }
+
+    /// Sorts by key; equal keys stay in the order they were added (buffer
+    /// offsets grow with it).
+    fn sort(&mut self) {
+        let mut items = std::mem::take(&mut self.items);
+        items.sort_unstable_by(|a, b| {
+            a.head
+                .cmp(&b.head)
+                .then_with(|| self.key(a).cmp(self.key(b)))
+                .then(a.off.cmp(&b.off))
+        });
+        self.items = items;
+    }
+}
+
+/// Index entries of one run, per keyspace.
+struct BulkEntries {
+    per_keyspace: [Entries; 8],
+    /// Buffer bytes held, including per-entry overhead.
+    held: usize,
+}
+
+impl BulkEntries {
+    fn new() -> Self {
+        BulkEntries {
+            per_keyspace: Default::default(),
+            held: 0,
+        }
+    }
+
+    fn put(&mut self, ks: IndexKeyspace, key: &[u8], value: &[u8]) {
+        let e = &mut self.per_keyspace[ks as usize];
+        e.items.push(Item {
+            head: head(key),
+            off: e.bytes.len(),
+            key_len: key.len() as u32,
+            value_len: value.len() as u32,
+        });
+        e.bytes.extend_from_slice(key);
+        e.bytes.extend_from_slice(value);
+        self.held += key.len() + value.len() + ITEM_OVERHEAD;
+    }
+
+    /// Adds entries in [`Prepared::entries`]' encoding.
+    fn extend_encoded(&mut self, mut buf: &[u8]) -> Result<()> {
+        let bad = || StorageError::Failed("malformed prepared index entries".into());
+        while let Some((&ks, rest)) = buf.split_first() {
+            let ks = *IndexKeyspace::ALL.get(usize::from(ks)).ok_or_else(bad)?;
+            let (lens, rest) = rest.split_at_checked(8).ok_or_else(bad)?;
+            let key_len = u32::from_le_bytes([lens[0], lens[1], lens[2], lens[3]]) as usize;
+            let value_len = u32::from_le_bytes([lens[4], lens[5], lens[6], lens[7]]) as usize;
+            let (key, rest) = rest.split_at_checked(key_len).ok_or_else(bad)?;
+            let (value, rest) = rest.split_at_checked(value_len).ok_or_else(bad)?;
+            self.put(ks, key, value);
+            buf = rest;
+        }
+        Ok(())
+    }
+
+    fn held(&self) -> usize {
+        self.held
+    }
+
+    fn sort(&mut self, ks: IndexKeyspace) {
+        self.per_keyspace[ks as usize].sort();
+    }
+
+    /// The value of the last entry with `key` in a keyspace sorted by [`Self::sort`].
+    fn find(&self, ks: IndexKeyspace, key: &[u8]) -> Option<&[u8]> {
+        let e = &self.per_keyspace[ks as usize];
+        let after = e.items.partition_point(|it| e.key(it) <= key);
+        let it = e.items.get(after.checked_sub(1)?)?;
+        (e.key(it) == key).then(|| e.value(it))
+    }
+
+    /// Sorts each keyspace's entries and writes them as new tables; the
+    /// keyspaces are split between this thread and one more.
+    fn ingest(self, idx: &Indexes) -> Result<()> {
+        let mut work: Vec<(IndexKeyspace, Entries)> = IndexKeyspace::ALL
+            .into_iter()
+            .zip(self.per_keyspace)
+            .filter(|(_, e)| !e.items.is_empty())
+            .collect();
+        // Largest first, dealt alternately: two halves of similar size.
+        work.sort_by_key(|(_, e)| std::cmp::Reverse(e.bytes.len()));
+        let (mine, theirs): (Vec<_>, Vec<_>) =
+            work.into_iter().enumerate().partition(|(i, _)| i % 2 == 0);
+        std::thread::scope(|scope| {
+            let other = std::thread::Builder::new()
+                .name("stemedb-replay-ingest".into())
+                .spawn_scoped(scope, move || {
+                    theirs
+                        .into_iter()
+                        .try_for_each(|(_, (ks, e))| ingest_keyspace(idx, ks, e))
+                })
+                .map_err(|e| StorageError::Failed(format!("starting replay ingest: {e}")))?;
+            let here = mine
+                .into_iter()
+                .try_for_each(|(_, (ks, e))| ingest_keyspace(idx, ks, e));
+            let there = other
+                .join()
+                .map_err(|_| StorageError::Failed("replay ingest thread panicked".into()))?;
+            here.and(there)
+        })
+    }
+}
+
+/// Sorts one keyspace's entries and writes them as a new sorted table run.
+fn ingest_keyspace(idx: &Indexes, ks: IndexKeyspace, mut e: Entries) -> Result<()> {
+    e.sort();
+    let mut ingestion = idx.keyspace(ks).start_ingestion()?;
+    for (i, it) in e.items.iter().enumerate() {
+        // Of equal keys, the last (latest in the log) is kept.
+        if e.items
+            .get(i + 1)
+            .is_some_and(|next| next.head == it.head && e.key(next) == e.key(it))
+        {
+            continue;
+        }
+        ingestion.write(e.key(it), e.value(it))?;
+    }
+    ingestion.finish()?;
+    Ok(())
+}
