@@ -76,7 +76,7 @@ t0=$(now)
 psql -c "\\copy claims FROM '$work/claims.csv' (FORMAT csv)"
 t1=$(now)
 pg_ingest=$(rate "$N" "$t0" "$t1")
-psql -c "VACUUM ANALYZE claims; VACUUM ANALYZE trust;"
+psql -c "VACUUM ANALYZE claims" -c "VACUUM ANALYZE trust"
 s_line=$(THREADS=4 "$rel/stemedb-bench" peers-ingest "$N" $URL)
 echo "  $s_line"
 s_ingest=$(echo "$s_line" | sed -n 's/.*: \([0-9]*\) assertions\/s.*/\1/p')

@@ -7,22 +7,22 @@
 # a) One node, the same data dir (N assertions, default 200,000, loaded once):
 #    "plain" = HTTP without [auth]; "secure" = HTTPS (TLS 1.3, rustls + ring,
 #    a self-signed certificate made here with openssl) with [auth] keys and
-#    every request carrying a key. For each, wrk with 64 connections for S s
-#    (default 10): GET /v1/query with a lens (scripts/wrk/query.lua) and
-#    single durable writes (POST /v1/assert, scripts/wrk/assert.lua). The two
-#    configurations alternate R times (default 3) so drift in the machine's
-#    load hits both; the table shows the median of the rounds and the ratio.
+#    every request carrying a key. Both servers run at the same time on copies
+#    of the data, pinned to CPU 0 (taskset); each gets its own wrk (64
+#    connections, both wrk on CPU 1) for the same S s (default 10): GET
+#    /v1/query with a lens (scripts/wrk/query.lua), then single durable writes
+#    (POST /v1/assert, scripts/wrk/assert.lua). Sharing one core, whatever the
+#    machine gives it, the two throughputs' ratio is the ratio of the servers'
+#    costs per request; sequential runs of one then the other differed by more
+#    than the effect on this shared machine. R rounds (default 3); the table
+#    shows medians, the ratio is the median of the per-round ratios.
 # b) Three nodes (scripts/devcluster.sh on 127.0.0.1-3) without and with
 #    [cluster] secret_file (MACs on SWIM, one-time tokens on gRPC pushes, the
 #    gateway's bearer secret): single writes spread round-robin over the three
 #    APIs for S s (stemedb-bench cluster-load), alternating R times.
 #
-# PIN=1 runs the server on CPU 0 and wrk on CPU 1 (taskset), so the
-# client's own TLS work does not come out of the server's share: the
-# throughput ratio then shows the server's cost. Unpinned, both share every
-# core (the figures are then the client's and the server's cost together).
 # SKIP_BUILD=1 uses the release binaries already built. Needs wrk, curl and
-# openssl. Everything started here is stopped and its data removed on exit.
+# openssl and taskset. Everything started here is stopped and its data removed on exit.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 ROOT=$PWD
@@ -38,7 +38,7 @@ while [[ $# -gt 0 ]]; do
   esac
 done
 die() { echo "bench-security: $*" >&2; exit 1; }
-for t in wrk curl openssl; do command -v "$t" >/dev/null || die "$t is required (apt-get install $t)"; done
+for t in wrk curl openssl taskset; do command -v "$t" >/dev/null || die "$t is required (apt-get install $t)"; done
 PORT=${PORT:-18195}
 tcp_busy() { timeout 1 bash -c "exec 3<>/dev/tcp/$1/$2" 2>/dev/null; }
 tcp_busy 127.0.0.1 "$PORT" && die "127.0.0.1:$PORT is busy; set PORT"
@@ -51,15 +51,8 @@ API="$rel/stemedb-api" BENCH="$rel/stemedb-bench"
 [[ -x "$API" && -x "$BENCH" ]] || die "release binaries missing in $rel"
 
 work="$(mktemp -d "${TMPDIR:-/tmp}/stemedb-bench-security.XXXXXX")"
-pid=""
-stop() {
-  [[ -n "$pid" ]] || return 0
-  kill "$pid" 2>/dev/null || true
-  wait "$pid" 2>/dev/null || true
-  pid=""
-}
 cleanup() {
-  stop
+  declare -F stop >/dev/null && stop
   if [[ -d "$work/cluster" ]]; then
     DEVCLUSTER_DIR="$work/cluster" scripts/devcluster.sh clean >/dev/null 2>&1 || true
   fi
@@ -73,84 +66,81 @@ openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 
   -keyout "$work/server.key" -out "$work/server.crt" 2>/dev/null
 KEY=$("$API" keys add --keys-file "$work/keys.toml" --name bench --role writer)
 
-# start plain|secure: the server on the shared data dir; waits until ready.
+# start NAME DIR PORT [env...]: a server pinned to CPU 0; waits until ready.
+declare -A PID
 start() {
-  local -a env=(STEMEDB_STORAGE_DATA_DIR="$work/db" STEMEDB_API_BIND_ADDR="127.0.0.1:$PORT" STEMEDB_LOG=warn)
-  if [[ "$1" == secure ]]; then
-    env+=(STEMEDB_API_TLS_CERT="$work/server.crt" STEMEDB_API_TLS_KEY="$work/server.key"
-          STEMEDB_AUTH_KEYS_FILE="$work/keys.toml")
-    URL=https://127.0.0.1:$PORT
-  else
-    URL=http://127.0.0.1:$PORT
-  fi
-  env "${env[@]}" "${SERVER_CPU[@]}" "$API" >>"$work/server.log" 2>&1 &
-  pid=$!
+  local name=$1 dir=$2 port=$3 scheme=http
+  shift 3
+  [[ " $* " == *STEMEDB_API_TLS_CERT* ]] && scheme=https
+  env STEMEDB_STORAGE_DATA_DIR="$dir" STEMEDB_API_BIND_ADDR="127.0.0.1:$port" STEMEDB_LOG=warn "$@" \
+    taskset -c 0 "$API" >>"$work/$name.log" 2>&1 &
+  PID[$name]=$!
   for _ in $(seq 1 300); do
-    curl -sfk "$URL/v1/ready" >/dev/null && return 0
+    curl -sfk "$scheme://127.0.0.1:$port/v1/ready" >/dev/null && return 0
     sleep 0.1
   done
-  die "server ($1) not ready; log: $(tail -5 "$work/server.log")"
+  die "server $name not ready; log: $(tail -5 "$work/$name.log")"
 }
-SERVER_CPU=() WRK_CPU=()
-if [[ "${PIN:-0}" == 1 ]]; then
-  command -v taskset >/dev/null || die "PIN=1 needs taskset (util-linux)"
-  SERVER_CPU=(taskset -c 0) WRK_CPU=(taskset -c 1)
-fi
+stop() {
+  for p in "${PID[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
+  PID=()
+}
 script() { cat "scripts/wrk/$1.lua" scripts/wrk/report.lua >"$work/$1.lua"; echo "$work/$1.lua"; }
 QUERY=$(script query) ASSERT=$(script assert)
-rps() { sed -n 's/.*rps=\([0-9]*\).*/\1/p'; }
-# The server's CPU time (user + system, clock ticks) and CPU µs per request:
-# wrk's TLS work runs on the same cores, so throughput alone charges the
-# client's encryption to the server.
+field() { sed -n "s/.*$1=\([0-9.]*\).*/\1/p"; }
+# A server's CPU time (user + system) in clock ticks.
 TICK=$(getconf CLK_TCK)
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$pid/stat"; }
-per_request() { # ticks-before ticks-after RESULT-line
-  local n; n=$(sed -n 's/.*requests=\([0-9]*\).*/\1/p' <<<"$3")
-  awk -v a="$1" -v b="$2" -v n="$n" -v t="$TICK" 'BEGIN{ if (n>0) printf "%.1f", (b-a)/t*1e6/n; else print 0 }'
-}
-cpu() { sed -n 's/.*server_us=\([0-9.]*\).*/\1/p'; }
-p99() { sed -n 's/.*p99_ms=\([0-9.]*\).*/\1/p'; }
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 
 echo "=== loading $N assertions ($(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg))"
-start plain
-THREADS=4 "$BENCH" http-ingest "$N" "$URL" | tail -1
+start load "$work/db" "$PORT"
+THREADS=4 "$BENCH" http-ingest "$N" "http://127.0.0.1:$PORT" | tail -1
 stop
+cp -a "$work/db" "$work/db2"
 
+# Both servers run at once, pinned to CPU 0, each loaded by its own wrk (both
+# on CPU 1) for the same S seconds: they share one core and whatever the
+# machine's other tenants leave of it, so the ratio of their throughputs is the
+# ratio of their costs per request, free of drift between runs.
+start plain "$work/db" "$PORT"
+start secure "$work/db2" "$((PORT + 1))" STEMEDB_API_TLS_CERT="$work/server.crt" \
+  STEMEDB_API_TLS_KEY="$work/server.key" STEMEDB_AUTH_KEYS_FILE="$work/keys.toml"
 declare -A R
 for round in $(seq 1 "$ROUNDS"); do
-  for mode in plain secure; do
-    start "$mode"
-    auth=()
-    tok=""
-    if [[ "$mode" == secure ]]; then auth=(-H "Authorization: Bearer $KEY"); tok=$KEY; fi
-    c0=$(cpu_ticks)
-    q=$(SUBJECTS=$((N / 10)) "${WRK_CPU[@]}" wrk -t2 -c64 -d"${SECS}s" --latency "${auth[@]}" -s "$QUERY" "$URL" | grep RESULT)
-    c1=$(cpu_ticks)
-    w=$(TOKEN=$tok "${WRK_CPU[@]}" wrk -t2 -c64 -d"${SECS}s" --latency -s "$ASSERT" "$URL" | grep RESULT)
-    c2=$(cpu_ticks)
-    q="$q server_us=$(per_request "$c0" "$c1" "$q")"
-    w="$w server_us=$(per_request "$c1" "$c2" "$w")"
-    echo "round $round $mode query: $q"
-    echo "round $round $mode write: $w"
-    for r in "$q" "$w"; do
-      [[ "$r" == *" errors=0 "* ]] || die "requests failed in round $round ($mode): $r; log: $(tail -3 "$work/server.log")"
+  for kind in query write; do
+    lua=$QUERY; [[ $kind == write ]] && lua=$ASSERT
+    a0=$(cpu_ticks "${PID[plain]}") b0=$(cpu_ticks "${PID[secure]}")
+    SUBJECTS=$((N / 10)) TOKEN="" taskset -c 1 wrk -t1 -c64 -d"${SECS}s" --latency -s "$lua" \
+      "http://127.0.0.1:$PORT" >"$work/plain.out" &
+    w=$!
+    SUBJECTS=$((N / 10)) TOKEN=$KEY taskset -c 1 wrk -t1 -c64 -d"${SECS}s" --latency \
+      -H "Authorization: Bearer $KEY" -s "$lua" "https://127.0.0.1:$((PORT + 1))" >"$work/secure.out"
+    wait "$w"
+    a1=$(cpu_ticks "${PID[plain]}") b1=$(cpu_ticks "${PID[secure]}")
+    for mode in plain secure; do
+      line=$(grep RESULT "$work/$mode.out") || die "wrk ($mode $kind) printed no result"
+      [[ "$line" == *" errors=0 "* ]] || die "requests failed in round $round ($mode $kind): $line; log: $(tail -3 "$work/$mode.log")"
+      if [[ $mode == plain ]]; then t=$((a1 - a0)); else t=$((b1 - b0)); fi
+      n=$(field requests <<<"$line")
+      us=$(awk -v t="$t" -v n="$n" -v k="$TICK" 'BEGIN{ if (n>0) printf "%.1f", t/k*1e6/n; else print 0 }')
+      R[$mode,$kind,$round]="$(field rps <<<"$line") $(field p99_ms <<<"$line") $us"
+      echo "round $round $mode $kind: $line server_us=$us"
     done
-    R[$mode,query,$round]="$(rps <<<"$q") $(p99 <<<"$q") $(cpu <<<"$q")"
-    R[$mode,write,$round]="$(rps <<<"$w") $(p99 <<<"$w") $(cpu <<<"$w")"
-    stop
+    R[ratio,$kind,$round]=$(awk -v a="${R[plain,$kind,$round]%% *}" -v b="${R[secure,$kind,$round]%% *}" 'BEGIN{printf "%.3f", b/a}')
   done
 done
+stop
 
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 col() { # mode kind field(1=rps,2=p99,3=server CPU µs per request)
   for round in $(seq 1 "$ROUNDS"); do echo "${R[$1,$2,$round]}" | cut -d' ' -f"$3"; done | median
 }
 echo
-echo "| workload (64 connections, ${SECS} s x $ROUNDS rounds, median) | plain HTTP req/s | HTTPS + keys req/s | ratio | p99 plain / secure ms | server CPU µs/request plain / secure |"
+echo "| workload (64 connections each, both servers at once on one core, ${SECS} s x $ROUNDS rounds, median) | plain HTTP req/s | HTTPS + keys req/s | ratio (median of rounds) | p99 plain / secure ms | server CPU µs/request plain / secure |"
 echo "|---|---|---|---|---|---|"
 for kind in query write; do
-  a=$(col plain $kind 1) b=$(col secure $kind 1)
-  echo "| $kind | $a | $b | $(awk -v a="$a" -v b="$b" 'BEGIN{printf "%.2f", b/a}') | $(col plain $kind 2) / $(col secure $kind 2) | $(col plain $kind 3) / $(col secure $kind 3) |"
+  ratio=$(for round in $(seq 1 "$ROUNDS"); do echo "${R[ratio,$kind,$round]}"; done | median)
+  echo "| $kind | $(col plain $kind 1) | $(col secure $kind 1) | $(printf '%.2f' "$ratio") | $(col plain $kind 2) / $(col secure $kind 2) | $(col plain $kind 3) / $(col secure $kind 3) |"
 done
 
 [[ "$CLUSTER" == 1 ]] || exit 0

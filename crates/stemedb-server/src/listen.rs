@@ -226,6 +226,12 @@ async fn http<I: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
         let mut b = hyper::server::conn::http1::Builder::new();
         b.timer(TokioTimer::new())
             .header_read_timeout(serving.header_read_timeout);
+        if serving.tls.is_some() {
+            // Vectored writes reach rustls as one TLS record per slice (head,
+            // body); one flattened buffer is one record: less framing and one
+            // AEAD call per response.
+            b.writev(false);
+        }
         watcher.watch(b.serve_connection(io, svc)).await
     };
     if let Err(e) = result {
