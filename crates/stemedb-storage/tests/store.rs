@@ -344,6 +344,59 @@ fn bulk_replay_in_many_runs_gives_the_incremental_indexes() {
     assert_eq!(store.index_digest().unwrap(), incremental);
 }
 
+/// An index whose checkpoint lies past the end of its log (the disk lost
+/// fsynced log data, or an index copied from elsewhere) is discarded and
+/// rebuilt from the log: nothing of the longer log's records stays indexed.
+#[test]
+fn an_index_ahead_of_its_log_is_rebuilt_from_the_log() {
+    fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+        std::fs::create_dir_all(to).unwrap();
+        for e in std::fs::read_dir(from).unwrap() {
+            let e = e.unwrap();
+            let target = to.join(e.file_name());
+            if e.file_type().unwrap().is_dir() {
+                copy_dir(&e.path(), &target);
+            } else {
+                std::fs::copy(e.path(), &target).unwrap();
+            }
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (long, short) = (dir.path().join("long"), dir.path().join("short"));
+    let first: Vec<_> = (0..50)
+        .map(|i| assertion("s", "p", &format!("{i}"), "a", i))
+        .collect();
+    let later: Vec<_> = (50..100)
+        .map(|i| assertion("s", "p", &format!("{i}"), "a", i))
+        .collect();
+    let store = common::open_small(&long);
+    store.append(first.clone()).unwrap();
+    drop(store);
+    copy_dir(&long, &short);
+    let store = common::open_small(&short);
+    let digest = store.index_digest().unwrap();
+    drop(store);
+    let store = common::open_small(&long);
+    store.append(later.clone()).unwrap();
+    drop(store);
+    // The short log gets the long log's index.
+    std::fs::remove_dir_all(short.join("index")).unwrap();
+    copy_dir(&long.join("index"), &short.join("index"));
+
+    let store = common::open_small(&short);
+    let report = store.open_report();
+    assert!(report.rebuilt, "the index must be rebuilt");
+    assert_eq!(report.replayed, 50);
+    assert_eq!(store.index_digest().unwrap(), digest);
+    for a in &first {
+        assert!(store.get(a.id()).unwrap().is_some());
+    }
+    for a in &later {
+        assert!(store.get(a.id()).unwrap().is_none(), "not in this log");
+    }
+    assert!(store.verify().unwrap().problems.is_empty());
+}
+
 #[test]
 fn below_the_free_space_floor_nothing_is_written_and_the_store_stays_healthy() {
     let dir = tempfile::tempdir().unwrap();
