@@ -213,19 +213,28 @@ impl Indexes {
         })
     }
 
-    /// Discards the index database under `dir` (the caller has dropped its
-    /// handle) and opens an empty one. The old directory is renamed first, so
-    /// a background worker of the dropped database still finishing a write
-    /// cannot touch the new one; then it is removed.
+    /// Discards the index database under `dir` and opens an empty one. The
+    /// caller has dropped its handle (dropping a fjall database waits for its
+    /// background workers). The directory's contents are removed, not the
+    /// directory: it may be a mount point (the index on its own disk).
     pub fn recreate(dir: &Path, cfg: &StoreConfig) -> Result<Self> {
-        let discarded = dir.with_extension("discarded");
         let io = |p: &Path, e| crate::error::StorageError::io(p, e);
-        if discarded.exists() {
-            std::fs::remove_dir_all(&discarded).map_err(|e| io(&discarded, e))?;
-        }
-        if dir.exists() {
-            std::fs::rename(dir, &discarded).map_err(|e| io(dir, e))?;
-            std::fs::remove_dir_all(&discarded).map_err(|e| io(&discarded, e))?;
+        match std::fs::read_dir(dir) {
+            Ok(entries) => {
+                for entry in entries {
+                    let entry = entry.map_err(|e| io(dir, e))?;
+                    let path = entry.path();
+                    let is_dir = entry.file_type().is_ok_and(|t| t.is_dir());
+                    let removed = if is_dir {
+                        std::fs::remove_dir_all(&path)
+                    } else {
+                        std::fs::remove_file(&path)
+                    };
+                    removed.map_err(|e| io(&path, e))?;
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(io(dir, e)),
         }
         Indexes::open(dir, cfg)
     }
