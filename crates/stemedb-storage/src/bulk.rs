@@ -22,7 +22,7 @@
 //! Only into an empty index *directory*: fjall's journal replays a keyspace
 //! `clear` on every open until the journal file holding it is dropped, and
 //! that would wipe tables ingested after the clear (write batches are
-//! journaled and survive it). `Store::open` therefore recreates the
+//! journaled and survive it). `Store::open` therefore empties the index
 //! directory before a bulk replay, and an online rebuild uses batches.
 
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
