@@ -189,11 +189,14 @@ impl Store {
             }
             None => (start, false),
         };
-        let bulk = wants_bulk(from, end, cfg.segment_size);
+        // Bulk runs only for a whole-log replay: they need an emptied index
+        // directory (see `crate::bulk`), and a tail replay keeps the index
+        // it extends — whose journal may still hold an online rebuild's
+        // `clear`, which would wipe ingested tables on the next open.
+        let bulk = from == start && wants_bulk(from, end, cfg.segment_size);
         if from == start && (rebuilt || bulk) {
             // Everything is replayed: start from an empty index directory
-            // (nothing in it is needed without a checkpoint), which a bulk
-            // replay requires — see `crate::bulk`.
+            // (nothing in it is needed without a checkpoint).
             drop(idx);
             idx = Indexes::recreate(&index_dir, &cfg)?;
         }
