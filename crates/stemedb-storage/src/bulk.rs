@@ -38,6 +38,8 @@ use crate::log::{LogPos, LogReader};
 const CHUNK: u64 = 512;
 /// Chunks that may wait for the applying thread (bounds memory).
 const QUEUE: usize = 16;
+/// Memory counted per deferred record besides twice its stored size.
+const DEFERRED_OVERHEAD: usize = 128;
 
 /// Replays the log from `from` in bulk runs; returns records applied.
 pub(crate) fn replay(idx: &Indexes, reader: &LogReader, from: LogPos) -> Result<u64> {
@@ -64,6 +66,8 @@ struct Prepared {
     entries: Vec<u8>,
     /// Its retractions and votes, indexed when their run ends.
     deferred: Vec<(LogPos, SignedRecord)>,
+    /// Memory the deferred records hold, estimated (counted in the run's budget).
+    deferred_bytes: usize,
     /// Records per kind (`[kind - 1]`).
     per_kind: [u64; 5],
     records: u64,
@@ -78,6 +82,7 @@ impl Prepared {
             },
             entries: Vec::new(),
             deferred: Vec::new(),
+            deferred_bytes: 0,
             per_kind: [0; 5],
             records: 0,
         }
@@ -114,7 +119,11 @@ fn prepare(reader: &LogReader, from: LogPos, tx: &SyncSender<Message>) {
         chunk.per_kind[kind as usize - 1] += 1;
         chunk.records += 1;
         match kind {
-            Kind::Retraction | Kind::Vote => chunk.deferred.push((pos, rec)),
+            Kind::Retraction | Kind::Vote => {
+                // The decoded record is about its stored size plus the structs around it.
+                chunk.deferred_bytes += DEFERRED_OVERHEAD + 2 * payload.len();
+                chunk.deferred.push((pos, rec));
+            }
             Kind::Assertion | Kind::Trust | Kind::Epoch => {
                 let filed = Filed::of(&rec, None);
                 entries(&rec, pos, &filed, |ks, key, value| {
@@ -149,7 +158,7 @@ fn apply(idx: &Indexes, reader: &LogReader, rx: &Receiver<Message>) -> Result<u6
     loop {
         match rx.recv() {
             Ok(Message::Prepared(p)) => {
-                if run.entries.held() as u64 >= budget {
+                if run.held() as u64 >= budget {
                     std::mem::replace(&mut run, Run::new()).finish(idx, reader, p.first)?;
                 }
                 total += p.records;
@@ -173,6 +182,7 @@ fn apply(idx: &Indexes, reader: &LogReader, rx: &Receiver<Message>) -> Result<u6
 struct Run {
     entries: BulkEntries,
     deferred: Vec<(LogPos, SignedRecord)>,
+    deferred_bytes: usize,
     per_kind: [u64; 5],
     records: u64,
 }
@@ -182,6 +192,7 @@ impl Run {
         Run {
             entries: BulkEntries::new(),
             deferred: Vec::new(),
+            deferred_bytes: 0,
             per_kind: [0; 5],
             records: 0,
         }
@@ -190,11 +201,17 @@ impl Run {
     fn add(&mut self, p: Prepared) -> Result<()> {
         self.entries.extend_encoded(&p.entries)?;
         self.deferred.extend(p.deferred);
+        self.deferred_bytes += p.deferred_bytes;
         for (n, k) in self.per_kind.iter_mut().zip(p.per_kind) {
             *n += k;
         }
         self.records += p.records;
         Ok(())
+    }
+
+    /// Memory the run holds: its entries and its deferred records.
+    fn held(&self) -> usize {
+        self.entries.held() + self.deferred_bytes
     }
 
     /// Files the deferred records, writes the run's tables, then the
