@@ -124,7 +124,7 @@ fn digests_match_after_incremental_appends_rebuild_and_tail_replay() {
     }
     // Keep the index as it is now: later it is put back behind the log, so
     // opening must replay the tail written after this point.
-    copy_dir(&dir.path().join("index"), &stale_index.path().join("index"));
+    common::copy_dir(&dir.path().join("index"), &stale_index.path().join("index"));
     let incremental;
     {
         let store = open(dir.path());
@@ -145,7 +145,7 @@ fn digests_match_after_incremental_appends_rebuild_and_tail_replay() {
     }
     // Put the stale index back: the log has ~300 records past its checkpoint.
     std::fs::remove_dir_all(dir.path().join("index")).unwrap();
-    copy_dir(&stale_index.path().join("index"), &dir.path().join("index"));
+    common::copy_dir(&stale_index.path().join("index"), &dir.path().join("index"));
     let store = open(dir.path());
     assert!(
         store.open_report().replayed >= 300,
@@ -178,17 +178,4 @@ fn model(records: &[(stemedb_records::RecordId, u16)]) -> Vec<(u16, Digest)> {
         .into_iter()
         .map(|p| (p, root_of(parts.get(&p).unwrap_or(&[[0u8; 32]; BUCKETS]))))
         .collect()
-}
-
-fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let target = to.join(e.file_name());
-        if e.file_type().unwrap().is_dir() {
-            copy_dir(&e.path(), &target);
-        } else {
-            std::fs::copy(e.path(), target).unwrap();
-        }
-    }
 }

@@ -349,18 +349,6 @@ fn bulk_replay_in_many_runs_gives_the_incremental_indexes() {
 /// rebuilt from the log: nothing of the longer log's records stays indexed.
 #[test]
 fn an_index_ahead_of_its_log_is_rebuilt_from_the_log() {
-    fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
-        std::fs::create_dir_all(to).unwrap();
-        for e in std::fs::read_dir(from).unwrap() {
-            let e = e.unwrap();
-            let target = to.join(e.file_name());
-            if e.file_type().unwrap().is_dir() {
-                copy_dir(&e.path(), &target);
-            } else {
-                std::fs::copy(e.path(), &target).unwrap();
-            }
-        }
-    }
     let dir = tempfile::tempdir().unwrap();
     let (long, short) = (dir.path().join("long"), dir.path().join("short"));
     let first: Vec<_> = (0..50)
@@ -372,7 +360,7 @@ fn an_index_ahead_of_its_log_is_rebuilt_from_the_log() {
     let store = common::open_small(&long);
     store.append(first.clone()).unwrap();
     drop(store);
-    copy_dir(&long, &short);
+    common::copy_dir(&long, &short);
     let store = common::open_small(&short);
     let digest = store.index_digest().unwrap();
     drop(store);
@@ -381,7 +369,7 @@ fn an_index_ahead_of_its_log_is_rebuilt_from_the_log() {
     drop(store);
     // The short log gets the long log's index.
     std::fs::remove_dir_all(short.join("index")).unwrap();
-    copy_dir(&long.join("index"), &short.join("index"));
+    common::copy_dir(&long.join("index"), &short.join("index"));
 
     let store = common::open_small(&short);
     let report = store.open_report();
