@@ -76,10 +76,7 @@ struct Prepared {
 impl Prepared {
     fn new() -> Self {
         Prepared {
-            first: LogPos {
-                segment: 0,
-                offset: 0,
-            },
+            first: LogPos::START,
             entries: Vec::new(),
             deferred: Vec::new(),
             deferred_bytes: 0,
@@ -153,13 +150,13 @@ fn prepare(reader: &LogReader, from: LogPos, tx: &SyncSender<Message>) {
 /// The applying side: gathers runs, writes them, checkpoints after each.
 fn apply(idx: &Indexes, reader: &LogReader, rx: &Receiver<Message>) -> Result<u64> {
     let budget = idx.write_buffer_bytes() / 2;
-    let mut run = Run::new();
+    let mut run = Run::default();
     let mut total = 0u64;
     loop {
         match rx.recv() {
             Ok(Message::Prepared(p)) => {
                 if run.held() as u64 >= budget {
-                    std::mem::replace(&mut run, Run::new()).finish(idx, reader, p.first)?;
+                    std::mem::take(&mut run).finish(idx, reader, p.first)?;
                 }
                 total += p.records;
                 run.add(p)?;
@@ -179,25 +176,15 @@ fn apply(idx: &Indexes, reader: &LogReader, rx: &Receiver<Message>) -> Result<u6
 }
 
 /// One bulk run: entries, deferred retractions and votes, counts.
+#[derive(Default)]
 struct Run {
     entries: BulkEntries,
     deferred: Vec<(LogPos, SignedRecord)>,
     deferred_bytes: usize,
     per_kind: [u64; 5],
-    records: u64,
 }
 
 impl Run {
-    fn new() -> Self {
-        Run {
-            entries: BulkEntries::new(),
-            deferred: Vec::new(),
-            deferred_bytes: 0,
-            per_kind: [0; 5],
-            records: 0,
-        }
-    }
-
     fn add(&mut self, p: Prepared) -> Result<()> {
         self.entries.extend_encoded(&p.entries)?;
         self.deferred.extend(p.deferred);
@@ -205,7 +192,6 @@ impl Run {
         for (n, k) in self.per_kind.iter_mut().zip(p.per_kind) {
             *n += k;
         }
-        self.records += p.records;
         Ok(())
     }
 
@@ -308,6 +294,7 @@ impl Entries {
 }
 
 /// Index entries of one run, per keyspace.
+#[derive(Default)]
 struct BulkEntries {
     per_keyspace: [Entries; 8],
     /// Buffer bytes held, including per-entry overhead.
@@ -315,13 +302,6 @@ struct BulkEntries {
 }
 
 impl BulkEntries {
-    fn new() -> Self {
-        BulkEntries {
-            per_keyspace: Default::default(),
-            held: 0,
-        }
-    }
-
     fn put(&mut self, ks: IndexKeyspace, key: &[u8], value: &[u8]) {
         let e = &mut self.per_keyspace[ks as usize];
         e.items.push(Item {

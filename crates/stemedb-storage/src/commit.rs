@@ -299,10 +299,7 @@ impl Committer {
         let n = replay(
             &self.idx,
             &self.reader,
-            LogPos {
-                segment: 0,
-                offset: 0,
-            },
+            LogPos::START,
             // Batches: a bulk run would be wiped by the index engine's
             // journal replaying `clear` on the next open (see `crate::bulk`).
             false,

@@ -175,10 +175,7 @@ impl Store {
         let index_dir = cfg.data_dir.join("index");
         let mut idx = Indexes::open(&index_dir, &cfg)?;
         let end = writer.end();
-        let start = LogPos {
-            segment: 0,
-            offset: 0,
-        };
+        let start = LogPos::START;
         let (from, rebuilt) = match idx.checkpoint()? {
             Some(cp) if cp <= end => (cp, false),
             Some(cp) => {
@@ -733,36 +730,30 @@ impl Store {
     /// index at its position.
     pub fn verify(&self) -> Result<VerifyReport> {
         let mut report = VerifyReport::default();
-        self.inner.reader.scan_from(
-            LogPos {
-                segment: 0,
-                offset: 0,
-            },
-            |pos, payload| {
-                report.records += 1;
-                match SignedRecord::from_stored(payload) {
-                    Err(e) => report.problems.push(format!("{pos}: {e}")),
-                    Ok(rec) => {
-                        if rec.signature().is_some() {
-                            report.signatures += 1;
-                            if let Err(e) = sign::verify(&rec) {
-                                report.problems.push(format!("{pos} {}: {e}", rec.id()));
-                            }
-                        }
-                        match self.inner.idx.lookup(rec.id())? {
-                            Some((_, p)) if p == pos => {}
-                            Some((_, p)) => report
-                                .problems
-                                .push(format!("{}: indexed at {p}, stored at {pos}", rec.id())),
-                            None => report
-                                .problems
-                                .push(format!("{}: not in the id index", rec.id())),
+        self.inner.reader.scan_from(LogPos::START, |pos, payload| {
+            report.records += 1;
+            match SignedRecord::from_stored(payload) {
+                Err(e) => report.problems.push(format!("{pos}: {e}")),
+                Ok(rec) => {
+                    if rec.signature().is_some() {
+                        report.signatures += 1;
+                        if let Err(e) = sign::verify(&rec) {
+                            report.problems.push(format!("{pos} {}: {e}", rec.id()));
                         }
                     }
+                    match self.inner.idx.lookup(rec.id())? {
+                        Some((_, p)) if p == pos => {}
+                        Some((_, p)) => report
+                            .problems
+                            .push(format!("{}: indexed at {p}, stored at {pos}", rec.id())),
+                        None => report
+                            .problems
+                            .push(format!("{}: not in the id index", rec.id())),
+                    }
                 }
-                Ok(())
-            },
-        )?;
+            }
+            Ok(())
+        })?;
         Ok(report)
     }
 

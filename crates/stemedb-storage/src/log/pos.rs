@@ -10,6 +10,12 @@ pub struct LogPos {
 }
 
 impl LogPos {
+    /// The start of the log (replay from here covers every record).
+    pub const START: LogPos = LogPos {
+        segment: 0,
+        offset: 0,
+    };
+
     /// 8 bytes, big-endian so byte order is log order.
     pub fn to_bytes(self) -> [u8; 8] {
         let mut b = [0u8; 8];
