@@ -423,6 +423,18 @@ impl Nodes {
                 self.view(i),
                 self.log_tail(i)
             );
+            // The gateway sees members before the API is installed: until
+            // then every route answers 503 `recovering`.
+            let api = eventually(within, || {
+                let (s, _, body) = call("GET", &self.api(i, "/v1/ready"), None);
+                (s != 503 || json_of(&body)["error"]["code"] != "recovering").then_some(())
+            });
+            assert!(
+                api.is_some(),
+                "{} is still recovering\n{}",
+                self.nodes[i].name,
+                self.log_tail(i)
+            );
         }
     }
 
