@@ -162,6 +162,11 @@ impl Committer {
     fn commit_inner(&mut self, reqs: &[Request]) -> Result<Vec<Vec<ItemResult>>> {
         let started = Instant::now();
         let mut applier = Applier::new(&self.idx, &self.reader);
+        applier.prefetch(
+            reqs.iter()
+                .flat_map(|(records, _)| records.iter().map(SignedRecord::id))
+                .collect(),
+        )?;
         let mut results: Vec<Vec<ItemResult>> = Vec::with_capacity(reqs.len());
         let mut fresh: Vec<(&SignedRecord, Filed)> = Vec::new();
         let mut fresh_ids: HashMap<RecordId, Kind> = HashMap::new();

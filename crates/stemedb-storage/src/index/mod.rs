@@ -95,7 +95,7 @@ impl Filed {
 }
 
 /// One index keyspace (the `meta` keyspace is not one: it holds no entries).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) enum IndexKeyspace {
     Ids,
     Sp,
@@ -271,13 +271,6 @@ impl Indexes {
     /// Starts an atomic batch.
     pub fn batch(&self) -> OwnedWriteBatch {
         self.db.batch()
-    }
-
-    /// Adds every index entry of `rec` at `pos` to `b`.
-    pub fn add(&self, b: &mut OwnedWriteBatch, rec: &SignedRecord, pos: LogPos, filed: &Filed) {
-        entries(rec, pos, filed, |ks, key, value| {
-            b.insert(self.keyspace(ks), key, value);
-        });
     }
 
     /// The fjall keyspace of `ks`.
