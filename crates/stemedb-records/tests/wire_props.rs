@@ -162,12 +162,51 @@ fn check(v: &Value) -> Result<(), TestCaseError> {
     Ok(())
 }
 
+/// The bulk-write fast path ([`wire::parse_assertion_text`]) on `text`:
+/// whatever it answers, the general parser answers the same (records equal
+/// but for a clock-assigned timestamp); where it declines, the general
+/// parser decides.
+/// With `must_take`, declining is a failure (a plain valid assertion).
+fn check_fast(text: &[u8], must_take: bool) -> Result<(), TestCaseError> {
+    let clock = Hlc::new();
+    let Some(fast) = wire::parse_assertion_text(text, &clock) else {
+        prop_assert!(!must_take, "fast path declined a plain assertion");
+        return Ok(());
+    };
+    let doc: Value = serde_json::from_slice(text)
+        .map_err(|e| TestCaseError::fail(format!("fast path took text that is not JSON: {e}")))?;
+    let slow = wire::parse_record(&doc, &clock);
+    let stamped = doc.get("timestamp").is_some_and(|t| !t.is_null());
+    match (fast, slow) {
+        (Ok(f), Ok(s)) if stamped => prop_assert_eq!(f, s),
+        (Ok(f), Ok(s)) => {
+            let (Some(mut a), Some(mut b)) = (
+                f.record().as_assertion().cloned(),
+                s.record().as_assertion().cloned(),
+            ) else {
+                return Err(TestCaseError::fail("fast path gave a non-assertion"));
+            };
+            a.timestamp = 0;
+            b.timestamp = 0;
+            prop_assert_eq!(a, b);
+        }
+        (Err(f), Err(s)) => prop_assert_eq!(f, s),
+        (f, s) => {
+            return Err(TestCaseError::fail(format!(
+                "fast path {f:?} but general parser {s:?}"
+            )));
+        }
+    }
+    Ok(())
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(2048))]
 
     #[test]
     fn arbitrary_documents_parse_to_valid_records_or_fail(v in document()) {
         check(&v)?;
+        check_fast(&serde_json::to_vec(&v).expect("serialise"), false)?;
     }
 
     #[test]
@@ -177,9 +216,11 @@ proptest! {
         with in scalar(),
     ) {
         check(&v)?;
+        check_fast(&serde_json::to_vec(&v).expect("serialise"), v.get("kind").is_none())?;
         let mut changed = v.clone();
         changed[field] = with;
         check(&changed)?;
+        check_fast(&serde_json::to_vec(&changed).expect("serialise"), false)?;
     }
 
     /// Byte edits of a valid record's JSON text: whatever still parses as
@@ -204,5 +245,6 @@ proptest! {
         if let Ok(doc) = serde_json::from_slice::<Value>(&text) {
             check(&doc)?;
         }
+        check_fast(&text, false)?;
     }
 }

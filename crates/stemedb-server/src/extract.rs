@@ -8,6 +8,8 @@ use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{FromRequest, Path, Query, Request};
 use axum::http::{StatusCode, header};
 use serde_json::Value;
+use stemedb_records::hlc::Hlc;
+use stemedb_records::{SignedRecord, wire};
 
 use crate::error::ApiError;
 
@@ -84,9 +86,35 @@ impl<S: Send + Sync> FromRequest<S> for JsonBody {
 }
 
 /// A batch body: a JSON array, or NDJSON (one record per line, each parsed
-/// on its own so one malformed line fails only its item).
+/// on its own so one malformed line fails only its item). NDJSON lines stay
+/// text until [`BatchItem::parse`], which runs off the async workers.
 #[derive(Debug)]
-pub struct BatchBody(pub Vec<Result<Value, ApiError>>);
+pub struct BatchBody(pub Vec<BatchItem>);
+
+/// One item of a batch body.
+#[derive(Debug)]
+pub enum BatchItem {
+    /// An element of a JSON array.
+    Value(Value),
+    /// One NDJSON line, not yet parsed.
+    Line(Bytes),
+}
+
+impl BatchItem {
+    /// The record this item holds. An NDJSON line that is a plain assertion
+    /// is read straight from its text ([`wire::parse_assertion_text`]);
+    /// anything else, or anything that path declines, goes through the
+    /// general parser, which names the field at fault.
+    pub fn parse(self, clock: &Hlc) -> Result<SignedRecord, ApiError> {
+        match self {
+            BatchItem::Value(v) => Ok(wire::parse_record(&v, clock)?),
+            BatchItem::Line(text) => match wire::parse_assertion_text(&text, clock) {
+                Some(rec) => Ok(rec?),
+                None => Ok(wire::parse_record(&parse_json(&text)?, clock)?),
+            },
+        }
+    }
+}
 
 impl<S: Send + Sync> FromRequest<S> for BatchBody {
     type Rejection = ApiError;
@@ -96,19 +124,27 @@ impl<S: Send + Sync> FromRequest<S> for BatchBody {
         let b = bytes(req, state).await?;
         match enc {
             Encoding::Json => match parse_json(&b)? {
-                Value::Array(items) => Ok(BatchBody(items.into_iter().map(Ok).collect())),
+                Value::Array(items) => {
+                    Ok(BatchBody(items.into_iter().map(BatchItem::Value).collect()))
+                }
                 _ => Err(ApiError::bad(
                     "invalid_type",
                     "body",
                     "a batch is a JSON array of records (or NDJSON with Content-Type: application/x-ndjson)",
                 )),
             },
-            Encoding::Ndjson => Ok(BatchBody(
-                b.split(|c| *c == b'\n')
-                    .filter(|line| line.iter().any(|c| !c.is_ascii_whitespace()))
-                    .map(parse_json)
-                    .collect(),
-            )),
+            Encoding::Ndjson => {
+                let mut items = Vec::new();
+                let mut start = 0;
+                for line in b.split(|c| *c == b'\n') {
+                    let end = start + line.len();
+                    if line.iter().any(|c| !c.is_ascii_whitespace()) {
+                        items.push(BatchItem::Line(b.slice(start..end)));
+                    }
+                    start = end + 1;
+                }
+                Ok(BatchBody(items))
+            }
         }
     }
 }

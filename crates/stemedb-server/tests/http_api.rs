@@ -381,6 +381,49 @@ fn batches_store_good_items_and_report_bad_ones() {
     assert_eq!(v["created"], 2, "{v}");
     assert_eq!(v["results"][1]["error"]["code"], "malformed_json");
 
+    // NDJSON assertions, the bulk format: plain lines, escapes, and lines the
+    // general parser must judge (an unknown field is named; `7.0` is an
+    // integer timestamp) answer as the same items in a JSON array would.
+    let mut typo = assertion("n:3", "p", "v", "a");
+    typo["agnet"] = json!("a");
+    let mut whole_float = assertion("n:4", "p", "v", "a");
+    whole_float["timestamp"] = json!(7.0);
+    let mut escaped = assertion("n:2", "p", "caf\u{e9} \"quoted\" \\ back", "a");
+    escaped["timestamp"] = json!(3);
+    let items = [escaped, typo, whole_float, assertion("", "p", "v", "a")];
+    let nd: String = items.iter().map(|i| format!("{i}\n")).collect();
+    let v = s
+        .post_raw("/v1/assertions", "application/x-ndjson", nd.as_bytes())
+        .json();
+    assert_eq!(
+        (v["created"].clone(), v["failed"].clone()),
+        (json!(2), json!(2)),
+        "{v}"
+    );
+    let r = &v["results"];
+    assert_eq!(r[1]["error"]["code"], "unknown_field", "{v}");
+    assert_eq!(r[1]["error"]["field"], "agnet", "{v}");
+    let stamped = s.get(&format!(
+        "/v1/assertions/{}",
+        r[2]["id"].as_str().expect("id")
+    ));
+    assert_eq!(stamped.json()["timestamp"], 7, "{}", stamped.body);
+    let from_array = s.post("/v1/assertions", &json!(items)).json();
+    assert_eq!(from_array["exists"], 2, "{from_array}");
+    for i in [1, 3] {
+        assert_eq!(from_array["results"][i]["error"], r[i]["error"], "item {i}");
+    }
+    let text = s.get(&format!(
+        "/v1/assertions/{}",
+        r[0]["id"].as_str().expect("id")
+    ));
+    assert_eq!(
+        text.json()["object"]["value"],
+        "caf\u{e9} \"quoted\" \\ back",
+        "{}",
+        text.body
+    );
+
     // Too many items.
     let many: Vec<Value> = (0..6)
         .map(|i| assertion(&format!("m:{i}"), "p", "v", "a"))

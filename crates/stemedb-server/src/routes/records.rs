@@ -83,7 +83,7 @@ pub async fn batch(
         .blocking(move |_| {
             Ok(items
                 .into_iter()
-                .map(|item| item.and_then(|v| Ok(wire::parse_record(&v, &clock)?)))
+                .map(|item| item.parse(&clock))
                 .collect::<Vec<_>>())
         })
         .await?;

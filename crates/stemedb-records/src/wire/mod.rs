@@ -2,7 +2,11 @@
 //! rendering. Parsing is strict: unknown fields, wrong types and out-of-range
 //! values are rejected before any id is computed.
 
+mod typed;
+
 use serde_json::{Map, Value, json};
+
+pub use typed::parse_assertion_text;
 
 use crate::error::{ErrorCode, ValidationError};
 use crate::hlc::Hlc;
