@@ -19,6 +19,9 @@ pub(crate) struct Applier<'a> {
     /// Index lookups done ahead (see [`Applier::prefetch`]); the index does
     /// not change while an applier lives (one writer: the commit thread).
     looked_up: HashMap<RecordId, Option<(Kind, LogPos)>>,
+    /// Records of earlier groups written to the log but not yet applied
+    /// (see [`crate::commit`]); they count as stored.
+    in_flight: Option<&'a HashMap<RecordId, (Kind, LogPos)>>,
     /// Records added per kind, for metrics.
     per_kind: [u64; 5],
     /// Index entries of the records added, written sorted at commit.
@@ -33,10 +36,20 @@ impl<'a> Applier<'a> {
             reader,
             pending: HashMap::new(),
             looked_up: HashMap::new(),
+            in_flight: None,
             per_kind: [0; 5],
             entries: Vec::new(),
             len: 0,
         }
+    }
+
+    /// Counts `in_flight` records as stored.
+    pub(crate) fn with_in_flight(
+        mut self,
+        in_flight: &'a HashMap<RecordId, (Kind, LogPos)>,
+    ) -> Self {
+        self.in_flight = Some(in_flight);
+        self
     }
 
     /// Looks `ids` up in the index in key order and keeps the answers for
@@ -53,8 +66,12 @@ impl<'a> Applier<'a> {
         Ok(())
     }
 
-    /// Kind and position of a stored record (prefetched or looked up now).
+    /// Kind and position of a stored record: in flight, prefetched or
+    /// looked up now.
     fn stored(&self, id: RecordId) -> Result<Option<(Kind, LogPos)>> {
+        if let Some(hit) = self.in_flight.and_then(|f| f.get(&id)) {
+            return Ok(Some(*hit));
+        }
         match self.looked_up.get(&id) {
             Some(found) => Ok(*found),
             None => self.idx.lookup(id),

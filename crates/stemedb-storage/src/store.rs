@@ -12,7 +12,7 @@ use stemedb_records::{Epoch, Kind, Record, RecordId, SignedRecord, ValidationErr
 use tokio::sync::oneshot;
 
 use crate::apply::{replay, wants_bulk};
-use crate::commit::{Command, Committer};
+use crate::commit::{Command, Committer, Indexer};
 use crate::config::StoreConfig;
 use crate::digest::BucketDigests;
 use crate::error::{Result, StorageError};
@@ -210,6 +210,18 @@ impl Store {
             log_end: AtomicU64::new(pack(end)),
         });
         let (tx, rx) = sync_channel(cfg.queue_depth);
+        // Two written groups may wait for the index thread (see `crate::commit`).
+        let (to_index, written) = sync_channel(2);
+        let (indexed_tx, indexed) = std::sync::mpsc::channel();
+        let indexer = Indexer {
+            idx: idx.clone(),
+            reader: reader.clone(),
+            shared: shared.clone(),
+        };
+        let indexer = std::thread::Builder::new()
+            .name("stemedb-index".into())
+            .spawn(move || indexer.run(written, indexed_tx))
+            .map_err(|e| StorageError::io(&cfg.data_dir, e))?;
         let committer = Committer {
             log: writer,
             idx: idx.clone(),
@@ -217,6 +229,11 @@ impl Store {
             shared: shared.clone(),
             max_batch: cfg.max_batch_records,
             space: crate::space::SpaceGuard::new(&cfg.data_dir, cfg.min_free_bytes),
+            to_index,
+            indexed,
+            indexer,
+            in_flight: std::collections::HashMap::new(),
+            groups_in_flight: 0,
         };
         let thread = std::thread::Builder::new()
             .name("stemedb-commit".into())

@@ -1,11 +1,30 @@
-//! Group commit: one thread owns the log writer. It takes every queued write
-//! request, decides each record's fate (new, exists, bad target), writes all
-//! new records with one fsync, applies them to the indexes, and only then
-//! replies — so an acknowledged record is durable and readable.
+//! Group commit in two stages, each on its own thread.
+//!
+//! The commit thread ([`Committer`], this module) owns the log writer. It
+//! takes every queued write request, decides each record's fate (new,
+//! exists, bad target) and writes all new records with one fsync. The
+//! written group then goes to the index thread ([`indexer`]), which applies
+//! it to the indexes and only then replies — so an acknowledged record is
+//! durable and readable. While the index thread applies group N, the commit
+//! thread decides and writes group N+1 (the two stages overlap instead of
+//! taking turns on one thread).
+//!
+//! Groups written but not yet applied are *in flight*: the commit thread
+//! keeps their ids and positions, so a later group sees them as stored
+//! (a duplicate is `exists`, a vote may target them). It forgets a group
+//! only after the index thread reports it applied, and reads those reports
+//! only at the start of a group, before it looks anything up in the index:
+//! every record is then either in its in-flight set or in the index.
+//! Every reply — even a group with nothing new — goes through the index
+//! thread in log order, so "exists" is never answered before the record it
+//! names is readable. Rebuild and seal wait until nothing is in flight.
+
+mod indexer;
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::mpsc::{Receiver, TryRecvError};
+use std::sync::mpsc::{Receiver, SyncSender, TryRecvError};
+use std::thread::JoinHandle;
 use std::time::Instant;
 
 use stemedb_records::{Kind, Record, RecordId, SignedRecord};
@@ -16,7 +35,9 @@ use crate::error::{Result, StorageError};
 use crate::index::{Filed, Indexes, Placement};
 use crate::log::{LogPos, LogReader, LogWriter};
 use crate::space::SpaceGuard;
-use crate::store::{AppendStatus, Appended, EpochEntry, ItemResult, Rejected, Shared};
+use crate::store::{AppendStatus, Appended, ItemResult, Rejected, Shared};
+
+pub(crate) use indexer::{Indexed, Indexer, Written};
 
 /// Work for the commit thread.
 pub(crate) enum Command {
@@ -38,6 +59,15 @@ pub(crate) struct Committer {
     pub(crate) shared: Arc<Shared>,
     pub(crate) max_batch: usize,
     pub(crate) space: SpaceGuard,
+    /// Written groups, to the index thread.
+    pub(crate) to_index: SyncSender<Written>,
+    /// The index thread's reports of applied groups.
+    pub(crate) indexed: Receiver<Indexed>,
+    pub(crate) indexer: JoinHandle<()>,
+    /// Records written to the log whose group is not yet applied.
+    pub(crate) in_flight: HashMap<RecordId, (Kind, LogPos)>,
+    /// Groups sent to the index thread and not yet reported applied.
+    pub(crate) groups_in_flight: usize,
 }
 
 impl Committer {
@@ -53,9 +83,11 @@ impl Committer {
             };
             match cmd {
                 Command::Rebuild(reply) => {
+                    self.settle();
                     let _ = reply.send(self.rebuild());
                 }
                 Command::Seal(reply) => {
+                    self.settle();
                     let _ = reply.send(self.seal());
                 }
                 Command::Append(records, reply) => {
@@ -77,11 +109,46 @@ impl Committer {
                     self.shared
                         .queued
                         .fetch_sub(reqs.len(), std::sync::atomic::Ordering::Relaxed);
+                    self.forget_indexed();
                     self.commit(reqs);
                 }
             }
         }
+        // The index thread applies what is queued for it, then stops.
+        let Committer {
+            to_index, indexer, ..
+        } = self;
+        drop(to_index);
+        let _ = indexer.join();
         tracing::debug!("commit thread stopped");
+    }
+
+    /// Forgets the in-flight records of every group reported applied.
+    fn forget_indexed(&mut self) {
+        while let Ok(done) = self.indexed.try_recv() {
+            self.forget(done);
+        }
+    }
+
+    fn forget(&mut self, done: Indexed) {
+        for id in done.ids {
+            self.in_flight.remove(&id);
+        }
+        self.groups_in_flight = self.groups_in_flight.saturating_sub(1);
+    }
+
+    /// Waits until the index thread has applied every group sent to it.
+    fn settle(&mut self) {
+        while self.groups_in_flight > 0 {
+            match self.indexed.recv() {
+                Ok(done) => self.forget(done),
+                // The index thread is gone (it only stops when we do).
+                Err(_) => {
+                    self.groups_in_flight = 0;
+                    self.in_flight.clear();
+                }
+            }
+        }
     }
 
     fn failed(&self) -> Option<String> {
@@ -89,10 +156,7 @@ impl Committer {
     }
 
     fn fail(&self, e: &StorageError) {
-        tracing::error!(error = %e, "write path failed; refusing further writes");
-        if let Ok(mut f) = self.shared.failed.lock() {
-            *f = Some(e.to_string());
-        }
+        indexer::fail(&self.shared, e);
     }
 
     /// Seals the active segment (see [`LogWriter::seal`]) and publishes the
@@ -135,10 +199,35 @@ impl Committer {
             }
             return;
         }
-        match self.commit_inner(&reqs) {
-            Ok(results) => {
-                for ((_, tx), r) in reqs.into_iter().zip(results) {
-                    let _ = tx.send(Ok(r));
+        let started = Instant::now();
+        match self.write(&reqs) {
+            Ok((results, fresh)) => {
+                let ids: Vec<RecordId> = fresh
+                    .iter()
+                    .map(|f| reqs[f.request].0[f.item].id())
+                    .collect();
+                for (id, f) in ids.iter().zip(&fresh) {
+                    let kind = reqs[f.request].0[f.item].record().kind();
+                    self.in_flight.insert(*id, (kind, f.pos));
+                }
+                let written = Written {
+                    reqs,
+                    results,
+                    fresh,
+                    ids,
+                    end: self.log.end(),
+                    started,
+                };
+                match self.to_index.send(written) {
+                    Ok(()) => self.groups_in_flight += 1,
+                    Err(lost) => {
+                        // The index thread died: nothing more can be made readable.
+                        let e = StorageError::Failed("index thread stopped".into());
+                        self.fail(&e);
+                        for (_, tx) in lost.0.reqs {
+                            let _ = tx.send(Err(StorageError::Failed(e.to_string())));
+                        }
+                    }
                 }
             }
             Err(e) if e.is_no_space() => {
@@ -159,23 +248,25 @@ impl Committer {
         }
     }
 
-    fn commit_inner(&mut self, reqs: &[Request]) -> Result<Vec<Vec<ItemResult>>> {
-        let started = Instant::now();
-        let mut applier = Applier::new(&self.idx, &self.reader);
+    /// Decides every record's fate and writes the new ones to the log with
+    /// one fsync. Answers each request's results and where each new record
+    /// went; the index thread applies them.
+    fn write(&mut self, reqs: &[Request]) -> Result<(Vec<Vec<ItemResult>>, Vec<Fresh>)> {
+        let mut applier = Applier::new(&self.idx, &self.reader).with_in_flight(&self.in_flight);
         applier.prefetch(
             reqs.iter()
                 .flat_map(|(records, _)| records.iter().map(SignedRecord::id))
                 .collect(),
         )?;
         let mut results: Vec<Vec<ItemResult>> = Vec::with_capacity(reqs.len());
-        let mut fresh: Vec<(&SignedRecord, Filed)> = Vec::new();
+        let mut fresh: Vec<Fresh> = Vec::new();
         let mut fresh_ids: HashMap<RecordId, Kind> = HashMap::new();
         // Placement of assertions created in this batch (targets of later items).
         let mut fresh_places: HashMap<RecordId, Placement> = HashMap::new();
         // Decide every record first (fate and partition); only then touch the log.
-        for (records, _) in reqs {
+        for (request, (records, _)) in reqs.iter().enumerate() {
             let mut out = Vec::with_capacity(records.len());
-            for rec in records {
+            for (item, rec) in records.iter().enumerate() {
                 let id = rec.id();
                 if fresh_ids.contains_key(&id) || applier.exists(id)? {
                     let filed = file(&applier, rec, &fresh_places)?;
@@ -206,14 +297,20 @@ impl Committer {
                     status: AppendStatus::Created,
                     partition: filed.partition,
                 }));
-                fresh.push((rec, filed));
+                fresh.push(Fresh {
+                    request,
+                    item,
+                    filed,
+                    pos: LogPos::START,
+                });
             }
             results.push(out);
         }
         if fresh.is_empty() {
-            return Ok(results);
+            return Ok((results, fresh));
         }
-        let records: Vec<&SignedRecord> = fresh.iter().map(|(r, _)| *r).collect();
+        let records: Vec<&SignedRecord> =
+            fresh.iter().map(|f| &reqs[f.request].0[f.item]).collect();
         // Log frames plus about as much again for the index entries.
         let mut bytes: u64 = records
             .iter()
@@ -226,23 +323,10 @@ impl Committer {
         self.space.check(bytes)?;
         let positions = self.log.append(&records)?;
         self.space.wrote(bytes);
-        for ((rec, filed), pos) in fresh.iter().zip(&positions) {
-            applier.add_filed(rec, *pos, filed);
+        for (f, pos) in fresh.iter_mut().zip(positions) {
+            f.pos = pos;
         }
-        applier.commit(self.log.end())?;
-        // Derived state of the commit, before anyone is answered: a stored
-        // record is in its partition's digest whatever becomes of its request.
-        for (rec, filed) in &fresh {
-            self.shared.digests.fold(filed.partition, rec.id());
-        }
-        self.shared.log_end.store(
-            crate::store::pack(self.log.end()),
-            std::sync::atomic::Ordering::Release,
-        );
-        self.note_epochs(&records, &positions);
-        metrics::histogram!("stemedb_group_commit_records").record(fresh.len() as f64);
-        metrics::histogram!("stemedb_group_commit_seconds").record(started.elapsed().as_secs_f64());
-        Ok(results)
+        Ok((results, fresh))
     }
 
     /// Targets of retractions and votes must be stored assertions; an epoch's
@@ -278,26 +362,6 @@ impl Committer {
         })
     }
 
-    fn note_epochs(&self, fresh: &[&SignedRecord], positions: &[LogPos]) {
-        let new: Vec<EpochEntry> = fresh
-            .iter()
-            .zip(positions)
-            .filter_map(|(r, pos)| match r.record() {
-                Record::Epoch(e) => Some(EpochEntry {
-                    id: r.id(),
-                    epoch: e.clone(),
-                    pos: *pos,
-                }),
-                _ => None,
-            })
-            .collect();
-        if !new.is_empty()
-            && let Ok(mut epochs) = self.shared.epochs.write()
-        {
-            epochs.extend(new);
-        }
-    }
-
     fn rebuild(&mut self) -> Result<u64> {
         let started = Instant::now();
         self.idx.clear()?;
@@ -321,6 +385,15 @@ impl Committer {
         );
         Ok(n)
     }
+}
+
+/// A record of a written group that is new: where it is in the group's
+/// requests, where it is filed, and where the log put it.
+pub(crate) struct Fresh {
+    pub(crate) request: usize,
+    pub(crate) item: usize,
+    pub(crate) filed: Filed,
+    pub(crate) pos: LogPos,
 }
 
 /// Files `rec`: a retraction's or vote's target is looked up among the

@@ -1,0 +1,150 @@
+//! The index thread: the second stage of group commit (see the parent
+//! module). It applies each written group to the indexes in log order —
+//! entries and checkpoint in one atomic batch, then the derived state
+//! (partition digests, the published log end, epochs) — and only then
+//! answers the group's requests and reports the group applied.
+
+use std::sync::Arc;
+use std::sync::mpsc::{Receiver, Sender};
+use std::time::Instant;
+
+use stemedb_records::{Record, RecordId};
+
+use super::{Fresh, Request};
+use crate::apply::Applier;
+use crate::error::{Result, StorageError};
+use crate::index::Indexes;
+use crate::log::{LogPos, LogReader};
+use crate::store::{EpochEntry, ItemResult, Shared};
+
+/// A group the commit thread has written to the log (fsynced).
+pub(crate) struct Written {
+    pub(crate) reqs: Vec<Request>,
+    /// One result per record of each request.
+    pub(crate) results: Vec<Vec<ItemResult>>,
+    /// The new records, in log order.
+    pub(crate) fresh: Vec<Fresh>,
+    /// Ids of `fresh`, in the same order.
+    pub(crate) ids: Vec<RecordId>,
+    /// The log end after the group: the index checkpoint it sets.
+    pub(crate) end: LogPos,
+    pub(crate) started: Instant,
+}
+
+/// A group applied (or answered with an error): the commit thread may
+/// forget its records as in flight.
+pub(crate) struct Indexed {
+    pub(crate) ids: Vec<RecordId>,
+}
+
+pub(crate) struct Indexer {
+    pub(crate) idx: Arc<Indexes>,
+    pub(crate) reader: Arc<LogReader>,
+    pub(crate) shared: Arc<Shared>,
+}
+
+/// Refuses further writes after `e` (the write path can no longer be trusted).
+pub(crate) fn fail(shared: &Shared, e: &StorageError) {
+    tracing::error!(error = %e, "write path failed; refusing further writes");
+    if let Ok(mut f) = shared.failed.lock() {
+        *f = Some(e.to_string());
+    }
+}
+
+impl Indexer {
+    pub(crate) fn run(self, rx: Receiver<Written>, done: Sender<Indexed>) {
+        // Set once applying a group failed: a later group's checkpoint would
+        // claim the failed one indexed, so nothing more is applied (replay
+        // on the next open fills the index from the log). A failure of the
+        // commit thread does not stop this one: groups it wrote before are
+        // durable and are made readable.
+        let mut broken: Option<String> = None;
+        for group in rx {
+            let Written {
+                reqs,
+                results,
+                fresh,
+                ids,
+                end,
+                started,
+            } = group;
+            let outcome = match &broken {
+                Some(why) => Err(why.clone()),
+                None => self.apply(&reqs, &fresh, end).map_err(|e| {
+                    fail(&self.shared, &e);
+                    broken = Some(e.to_string());
+                    e.to_string()
+                }),
+            };
+            match outcome {
+                Ok(()) => {
+                    if !fresh.is_empty() {
+                        metrics::histogram!("stemedb_group_commit_records")
+                            .record(fresh.len() as f64);
+                        metrics::histogram!("stemedb_group_commit_seconds")
+                            .record(started.elapsed().as_secs_f64());
+                    }
+                    for ((_, tx), r) in reqs.into_iter().zip(results) {
+                        let _ = tx.send(Ok(r));
+                    }
+                }
+                Err(msg) => {
+                    for (_, tx) in reqs {
+                        let _ = tx.send(Err(StorageError::Failed(msg.clone())));
+                    }
+                }
+            }
+            if done.send(Indexed { ids }).is_err() {
+                break;
+            }
+        }
+        tracing::debug!("index thread stopped");
+    }
+
+    /// Applies one group: its entries and checkpoint in one atomic batch,
+    /// then the state derived from the commit, before anyone is answered.
+    fn apply(&self, reqs: &[Request], fresh: &[Fresh], end: LogPos) -> Result<()> {
+        if fresh.is_empty() {
+            return Ok(());
+        }
+        let mut applier = Applier::new(&self.idx, &self.reader);
+        for f in fresh {
+            applier.add_filed(&reqs[f.request].0[f.item], f.pos, &f.filed);
+        }
+        applier.commit(end)?;
+        // A stored record is in its partition's digest whatever becomes of its request.
+        for f in fresh {
+            self.shared
+                .digests
+                .fold(f.filed.partition, reqs[f.request].0[f.item].id());
+        }
+        self.shared.log_end.store(
+            crate::store::pack(end),
+            std::sync::atomic::Ordering::Release,
+        );
+        self.note_epochs(reqs, fresh);
+        Ok(())
+    }
+
+    fn note_epochs(&self, reqs: &[Request], fresh: &[Fresh]) {
+        let new: Vec<EpochEntry> = fresh
+            .iter()
+            .filter_map(|f| {
+                let r = &reqs[f.request].0[f.item];
+                match r.record() {
+                    Record::Epoch(e) => Some(EpochEntry {
+                        id: r.id(),
+                        epoch: e.clone(),
+                        pos: f.pos,
+                    }),
+                    _ => None,
+                }
+            })
+            .collect();
+        if !new.is_empty()
+            && let Ok(mut epochs) = self.shared.epochs.write()
+        {
+            epochs.extend(new);
+        }
+    }
+}
