@@ -213,11 +213,13 @@ impl Store {
         // Two written groups may wait for the index thread (see `crate::commit`).
         let (to_index, written) = sync_channel(2);
         let (indexed_tx, indexed) = std::sync::mpsc::channel();
-        let indexer = Indexer {
+        let apply_here = Indexer {
             idx: idx.clone(),
             reader: reader.clone(),
             shared: shared.clone(),
+            broken: Default::default(),
         };
+        let indexer = apply_here.clone();
         let indexer = std::thread::Builder::new()
             .name("stemedb-index".into())
             .spawn(move || indexer.run(written, indexed_tx))
@@ -232,6 +234,7 @@ impl Store {
             to_index,
             indexed,
             indexer,
+            apply_here,
             in_flight: std::collections::HashMap::new(),
             groups_in_flight: 0,
         };

@@ -4,8 +4,8 @@
 //! (partition digests, the published log end, epochs) — and only then
 //! answers the group's requests and reports the group applied.
 
-use std::sync::Arc;
 use std::sync::mpsc::{Receiver, Sender};
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use stemedb_records::{Record, RecordId};
@@ -37,10 +37,20 @@ pub(crate) struct Indexed {
     pub(crate) ids: Vec<RecordId>,
 }
 
+/// Applies written groups. The index thread owns one; the commit thread
+/// keeps a second handle on the same state to apply a group itself when
+/// nothing else is waiting (see the parent module).
+#[derive(Clone)]
 pub(crate) struct Indexer {
     pub(crate) idx: Arc<Indexes>,
     pub(crate) reader: Arc<LogReader>,
     pub(crate) shared: Arc<Shared>,
+    /// Set once applying a group failed: a later group's checkpoint would
+    /// claim the failed one indexed, so nothing more is applied (replay on
+    /// the next open fills the index from the log). A failure of the commit
+    /// thread does not set it: groups written before are durable and are
+    /// made readable.
+    pub(crate) broken: Arc<Mutex<Option<String>>>,
 }
 
 /// Refuses further writes after `e` (the write path can no longer be trusted).
@@ -52,53 +62,56 @@ pub(crate) fn fail(shared: &Shared, e: &StorageError) {
 }
 
 impl Indexer {
+    /// The index thread: applies groups in the order they were written.
     pub(crate) fn run(self, rx: Receiver<Written>, done: Sender<Indexed>) {
-        // Set once applying a group failed: a later group's checkpoint would
-        // claim the failed one indexed, so nothing more is applied (replay
-        // on the next open fills the index from the log). A failure of the
-        // commit thread does not stop this one: groups it wrote before are
-        // durable and are made readable.
-        let mut broken: Option<String> = None;
         for group in rx {
-            let Written {
-                reqs,
-                results,
-                fresh,
-                ids,
-                end,
-                started,
-            } = group;
-            let outcome = match &broken {
-                Some(why) => Err(why.clone()),
-                None => self.apply(&reqs, &fresh, end).map_err(|e| {
-                    fail(&self.shared, &e);
-                    broken = Some(e.to_string());
-                    e.to_string()
-                }),
-            };
-            match outcome {
-                Ok(()) => {
-                    if !fresh.is_empty() {
-                        metrics::histogram!("stemedb_group_commit_records")
-                            .record(fresh.len() as f64);
-                        metrics::histogram!("stemedb_group_commit_seconds")
-                            .record(started.elapsed().as_secs_f64());
-                    }
-                    for ((_, tx), r) in reqs.into_iter().zip(results) {
-                        let _ = tx.send(Ok(r));
-                    }
-                }
-                Err(msg) => {
-                    for (_, tx) in reqs {
-                        let _ = tx.send(Err(StorageError::Failed(msg.clone())));
-                    }
-                }
-            }
+            let ids = self.finish(group);
             if done.send(Indexed { ids }).is_err() {
                 break;
             }
         }
         tracing::debug!("index thread stopped");
+    }
+
+    /// Applies `group` and answers its requests; returns its new ids.
+    pub(crate) fn finish(&self, group: Written) -> Vec<RecordId> {
+        let Written {
+            reqs,
+            results,
+            fresh,
+            ids,
+            end,
+            started,
+        } = group;
+        let broken = self.broken.lock().ok().and_then(|b| b.clone());
+        let outcome = match broken {
+            Some(why) => Err(why),
+            None => self.apply(&reqs, &fresh, end).map_err(|e| {
+                fail(&self.shared, &e);
+                if let Ok(mut b) = self.broken.lock() {
+                    *b = Some(e.to_string());
+                }
+                e.to_string()
+            }),
+        };
+        match outcome {
+            Ok(()) => {
+                if !fresh.is_empty() {
+                    metrics::histogram!("stemedb_group_commit_records").record(fresh.len() as f64);
+                    metrics::histogram!("stemedb_group_commit_seconds")
+                        .record(started.elapsed().as_secs_f64());
+                }
+                for ((_, tx), r) in reqs.into_iter().zip(results) {
+                    let _ = tx.send(Ok(r));
+                }
+            }
+            Err(msg) => {
+                for (_, tx) in reqs {
+                    let _ = tx.send(Err(StorageError::Failed(msg.clone())));
+                }
+            }
+        }
+        ids
     }
 
     /// Applies one group: its entries and checkpoint in one atomic batch,

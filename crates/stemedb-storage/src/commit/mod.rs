@@ -1,13 +1,14 @@
-//! Group commit in two stages, each on its own thread.
+//! Group commit in two stages: write, then apply.
 //!
 //! The commit thread ([`Committer`], this module) owns the log writer. It
 //! takes every queued write request, decides each record's fate (new,
 //! exists, bad target) and writes all new records with one fsync. The
-//! written group then goes to the index thread ([`indexer`]), which applies
-//! it to the indexes and only then replies — so an acknowledged record is
-//! durable and readable. While the index thread applies group N, the commit
-//! thread decides and writes group N+1 (the two stages overlap instead of
-//! taking turns on one thread).
+//! written group is then applied to the indexes ([`indexer`]) and only then
+//! answered — so an acknowledged record is durable and readable. When more
+//! requests queued up while the group was written, the group goes to the
+//! index thread, and the commit thread decides and writes the next group
+//! while the index thread applies this one; when nothing waits, the commit
+//! thread applies the group itself (a lone writer pays no thread handoff).
 //!
 //! Groups written but not yet applied are *in flight*: the commit thread
 //! keeps their ids and positions, so a later group sees them as stored
@@ -15,9 +16,11 @@
 //! only after the index thread reports it applied, and reads those reports
 //! only at the start of a group, before it looks anything up in the index:
 //! every record is then either in its in-flight set or in the index.
-//! Every reply — even a group with nothing new — goes through the index
-//! thread in log order, so "exists" is never answered before the record it
-//! names is readable. Rebuild and seal wait until nothing is in flight.
+//! Groups are applied and answered in log order — a group is applied on the
+//! commit thread only when none is in flight — and every reply, even for a
+//! group with nothing new, waits for that step, so "exists" is never
+//! answered before the record it names is readable. Rebuild and seal wait
+//! until nothing is in flight.
 
 mod indexer;
 
@@ -64,6 +67,8 @@ pub(crate) struct Committer {
     /// The index thread's reports of applied groups.
     pub(crate) indexed: Receiver<Indexed>,
     pub(crate) indexer: JoinHandle<()>,
+    /// Applies a group on this thread when nothing else waits.
+    pub(crate) apply_here: Indexer,
     /// Records written to the log whose group is not yet applied.
     pub(crate) in_flight: HashMap<RecordId, (Kind, LogPos)>,
     /// Groups sent to the index thread and not yet reported applied.
@@ -110,7 +115,26 @@ impl Committer {
                         .queued
                         .fetch_sub(reqs.len(), std::sync::atomic::Ordering::Relaxed);
                     self.forget_indexed();
-                    self.commit(reqs);
+                    if let Some(group) = self.commit(reqs) {
+                        // Apply it here when nothing waits (no handoff latency for
+                        // a lone writer); hand it over when more requests queued
+                        // up during the write, so deciding and writing them
+                        // overlaps with applying this one.
+                        let waiting = deferred.is_some()
+                            || match rx.try_recv() {
+                                Ok(next) => {
+                                    deferred = Some(next);
+                                    true
+                                }
+                                Err(_) => false,
+                            };
+                        self.forget_indexed();
+                        if waiting || self.groups_in_flight > 0 {
+                            self.hand_over(group);
+                        } else {
+                            self.apply_here.finish(group);
+                        }
+                    }
                 }
             }
         }
@@ -192,12 +216,15 @@ impl Committer {
         }
     }
 
-    fn commit(&mut self, reqs: Vec<Request>) {
+    /// Writes a group to the log; answers its requests itself only when
+    /// that failed. The written group is then applied here or by the index
+    /// thread ([`Committer::run`]).
+    fn commit(&mut self, reqs: Vec<Request>) -> Option<Written> {
         if let Some(why) = self.failed() {
             for (_, tx) in reqs {
                 let _ = tx.send(Err(StorageError::Failed(why.clone())));
             }
-            return;
+            return None;
         }
         let started = Instant::now();
         match self.write(&reqs) {
@@ -206,29 +233,14 @@ impl Committer {
                     .iter()
                     .map(|f| reqs[f.request].0[f.item].id())
                     .collect();
-                for (id, f) in ids.iter().zip(&fresh) {
-                    let kind = reqs[f.request].0[f.item].record().kind();
-                    self.in_flight.insert(*id, (kind, f.pos));
-                }
-                let written = Written {
+                Some(Written {
                     reqs,
                     results,
                     fresh,
                     ids,
                     end: self.log.end(),
                     started,
-                };
-                match self.to_index.send(written) {
-                    Ok(()) => self.groups_in_flight += 1,
-                    Err(lost) => {
-                        // The index thread died: nothing more can be made readable.
-                        let e = StorageError::Failed("index thread stopped".into());
-                        self.fail(&e);
-                        for (_, tx) in lost.0.reqs {
-                            let _ = tx.send(Err(StorageError::Failed(e.to_string())));
-                        }
-                    }
-                }
+                })
             }
             Err(e) if e.is_no_space() => {
                 // Nothing was written and the log is intact: refuse this
@@ -237,12 +249,37 @@ impl Committer {
                 for (_, tx) in reqs {
                     let _ = tx.send(Err(e.clone_no_space().unwrap_or(StorageError::Closed)));
                 }
+                None
             }
             Err(e) => {
                 self.fail(&e);
                 let msg = e.to_string();
                 for (_, tx) in reqs {
                     let _ = tx.send(Err(StorageError::Failed(msg.clone())));
+                }
+                None
+            }
+        }
+    }
+
+    /// Sends a written group to the index thread; its records are in flight
+    /// until it reports them applied.
+    fn hand_over(&mut self, group: Written) {
+        for (id, f) in group.ids.iter().zip(&group.fresh) {
+            let kind = group.reqs[f.request].0[f.item].record().kind();
+            self.in_flight.insert(*id, (kind, f.pos));
+        }
+        match self.to_index.send(group) {
+            Ok(()) => self.groups_in_flight += 1,
+            Err(lost) => {
+                // The index thread died: nothing more can be made readable.
+                let e = StorageError::Failed("index thread stopped".into());
+                self.fail(&e);
+                for id in &lost.0.ids {
+                    self.in_flight.remove(id);
+                }
+                for (_, tx) in lost.0.reqs {
+                    let _ = tx.send(Err(StorageError::Failed(e.to_string())));
                 }
             }
         }
