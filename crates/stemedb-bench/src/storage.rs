@@ -151,12 +151,15 @@ pub fn ingest(store: &Store, n: u64, signed: bool) -> f64 {
     });
     let start = Instant::now();
     let mut appended = 0u64;
+    let progress = Arc::new(AtomicU64::new(0));
+    let curve = curve_printer(store.clone(), n, progress.clone());
     // Two appenders so signature verification of one batch overlaps the commit of another.
     let rx = Arc::new(std::sync::Mutex::new(rx));
     let workers: Vec<_> = (0..2)
         .map(|_| {
             let rx = rx.clone();
             let store = store.clone();
+            let progress = progress.clone();
             std::thread::spawn(move || {
                 let mut c = 0u64;
                 loop {
@@ -164,12 +167,14 @@ pub fn ingest(store: &Store, n: u64, signed: bool) -> f64 {
                         Ok(b) => b,
                         Err(_) => break,
                     };
-                    c += store
+                    let ok = store
                         .append(batch)
                         .expect("append")
                         .iter()
                         .filter(|r| r.is_ok())
                         .count() as u64;
+                    c += ok;
+                    progress.fetch_add(ok, Ordering::Relaxed);
                 }
                 c
             })
@@ -179,9 +184,49 @@ pub fn ingest(store: &Store, n: u64, signed: bool) -> f64 {
     for w in workers {
         appended += w.join().expect("worker");
     }
+    progress.store(u64::MAX, Ordering::Relaxed);
+    curve.join().expect("curve");
     let secs = start.elapsed().as_secs_f64();
     assert_eq!(appended, n, "every record must be created");
     secs
+}
+
+/// Prints the ingest curve: at every tenth of `n` records (from 1M records
+/// on), the rate over that tenth, the process's resident memory and the data
+/// on disk — whether ingest rate and memory stay flat as the store grows.
+/// Stops when `progress` is `u64::MAX`.
+fn curve_printer(store: Store, n: u64, progress: Arc<AtomicU64>) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || {
+        if n < 1_000_000 {
+            return;
+        }
+        let step = n / 10;
+        let (mut next, mut last_n, mut last_t) = (step, 0u64, Instant::now());
+        loop {
+            let done = progress.load(Ordering::Relaxed);
+            if done == u64::MAX {
+                return;
+            }
+            if done < next {
+                std::thread::sleep(Duration::from_millis(50));
+                continue;
+            }
+            let rate = (done - last_n) as f64 / last_t.elapsed().as_secs_f64();
+            let rss = std::fs::read_to_string("/proc/self/statm")
+                .ok()
+                .and_then(|s| s.split_whitespace().nth(1)?.parse::<u64>().ok())
+                .map_or(0, |pages| pages * 4096);
+            let (log, index) = store.disk_usage().unwrap_or((0, 0));
+            println!(
+                "  curve: {done} records, {rate:.0}/s over the last {}, RSS {:.0} MiB, disk {:.0} MiB",
+                done - last_n,
+                rss as f64 / 1048576.0,
+                (log + index) as f64 / 1048576.0
+            );
+            (last_n, last_t) = (done, Instant::now());
+            next = (done / step + 1) * step;
+        }
+    })
 }
 
 /// Bulk ingest of `n` (signed or not) with on-disk size, and for unsigned
