@@ -17,7 +17,8 @@
 //! - [`signed`]: [`SignedRecord`], a record plus optional signature, and its
 //!   storage framing.
 //! - [`sign`]: key generation, signing, single and batch verification.
-//! - [`wire`]: JSON in and out, with precise errors.
+//! - [`wire`]: JSON in and out, with precise errors; `wire::parse_assertion_text`
+//!   reads a plain assertion straight from its text (the bulk-write fast path).
 //! - [`render`]: typed JSON rendering (no `Value` trees) for hot read paths.
 //! - [`hlc`]: the hybrid logical clock.
 //!

@@ -16,8 +16,9 @@ pub(crate) struct Applier<'a> {
     reader: &'a LogReader,
     /// Records added in this batch, not yet visible through the index.
     pending: HashMap<RecordId, (Kind, LogPos)>,
-    /// Index lookups done ahead (see [`Applier::prefetch`]); the index does
-    /// not change while an applier lives (one writer: the commit thread).
+    /// Index lookups done ahead (see [`Applier::prefetch`]). While an
+    /// applier of the commit thread lives, the index changes only by groups
+    /// that thread wrote, which it sees in `in_flight` (checked first).
     looked_up: HashMap<RecordId, Option<(Kind, LogPos)>>,
     /// Records of earlier groups written to the log but not yet applied
     /// (see [`crate::commit`]); they count as stored.

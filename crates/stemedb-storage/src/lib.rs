@@ -3,7 +3,9 @@
 //!
 //! # Layout
 //! - [`log`]: segment files, CRC32C frames, fsync, rotation, torn-tail recovery.
-//! - `commit` (private): the group-commit thread; many writers, one fsync.
+//! - `commit` (private): group commit in two stages — the commit thread
+//!   (fates, one log write and fsync for many writers) and the index thread
+//!   (`commit::indexer`: index batch, digests, answers, in log order).
 //! - [`index`]: fjall keyspaces derived from the log, with a checkpoint of
 //!   the applied log position.
 //! - `apply` (private): log frame → index entries, shared by commit, replay and rebuild.
