@@ -24,8 +24,6 @@ pub(crate) struct Written {
     pub(crate) results: Vec<Vec<ItemResult>>,
     /// The new records, in log order.
     pub(crate) fresh: Vec<Fresh>,
-    /// Ids of `fresh`, in the same order.
-    pub(crate) ids: Vec<RecordId>,
     /// The log end after the group: the index checkpoint it sets.
     pub(crate) end: LogPos,
     pub(crate) started: Instant,
@@ -79,10 +77,10 @@ impl Indexer {
             reqs,
             results,
             fresh,
-            ids,
             end,
             started,
         } = group;
+        let ids = fresh.iter().map(|f| f.id).collect();
         let broken = self.broken.lock().ok().and_then(|b| b.clone());
         let outcome = match broken {
             Some(why) => Err(why),
@@ -127,9 +125,7 @@ impl Indexer {
         applier.commit(end)?;
         // A stored record is in its partition's digest whatever becomes of its request.
         for f in fresh {
-            self.shared
-                .digests
-                .fold(f.filed.partition, reqs[f.request].0[f.item].id());
+            self.shared.digests.fold(f.filed.partition, f.id);
         }
         self.shared.log_end.store(
             crate::store::pack(end),

@@ -228,20 +228,13 @@ impl Committer {
         }
         let started = Instant::now();
         match self.write(&reqs) {
-            Ok((results, fresh)) => {
-                let ids: Vec<RecordId> = fresh
-                    .iter()
-                    .map(|f| reqs[f.request].0[f.item].id())
-                    .collect();
-                Some(Written {
-                    reqs,
-                    results,
-                    fresh,
-                    ids,
-                    end: self.log.end(),
-                    started,
-                })
-            }
+            Ok((results, fresh)) => Some(Written {
+                reqs,
+                results,
+                fresh,
+                end: self.log.end(),
+                started,
+            }),
             Err(e) if e.is_no_space() => {
                 // Nothing was written and the log is intact: refuse this
                 // group, stay healthy, take the next one.
@@ -265,9 +258,9 @@ impl Committer {
     /// Sends a written group to the index thread; its records are in flight
     /// until it reports them applied.
     fn hand_over(&mut self, group: Written) {
-        for (id, f) in group.ids.iter().zip(&group.fresh) {
+        for f in &group.fresh {
             let kind = group.reqs[f.request].0[f.item].record().kind();
-            self.in_flight.insert(*id, (kind, f.pos));
+            self.in_flight.insert(f.id, (kind, f.pos));
         }
         match self.to_index.send(group) {
             Ok(()) => self.groups_in_flight += 1,
@@ -275,8 +268,8 @@ impl Committer {
                 // The index thread died: nothing more can be made readable.
                 let e = StorageError::Failed("index thread stopped".into());
                 self.fail(&e);
-                for id in &lost.0.ids {
-                    self.in_flight.remove(id);
+                for f in &lost.0.fresh {
+                    self.in_flight.remove(&f.id);
                 }
                 for (_, tx) in lost.0.reqs {
                     let _ = tx.send(Err(StorageError::Failed(e.to_string())));
@@ -337,6 +330,7 @@ impl Committer {
                 fresh.push(Fresh {
                     request,
                     item,
+                    id,
                     filed,
                     pos: LogPos::START,
                 });
@@ -425,10 +419,11 @@ impl Committer {
 }
 
 /// A record of a written group that is new: where it is in the group's
-/// requests, where it is filed, and where the log put it.
+/// requests, its id, where it is filed, and where the log put it.
 pub(crate) struct Fresh {
     pub(crate) request: usize,
     pub(crate) item: usize,
+    pub(crate) id: RecordId,
     pub(crate) filed: Filed,
     pub(crate) pos: LogPos,
 }
