@@ -17,7 +17,7 @@ use support::Server;
 const TOKEN: &str = "backup-test-admin-token";
 
 fn api(args: &[&str]) -> Output {
-    Command::new(support::server_bin())
+    Command::new(stemedb_testkit::binary::api_bin())
         .args(args)
         .output()
         .expect("run stemedb-api")

@@ -8,11 +8,13 @@ use std::time::Duration;
 use common::*;
 use stemedb_records::SignedRecord;
 use stemedb_replication::{HintQueue, Peer, PeerConfig, ReplicationError, deliver_hints};
+use stemedb_testkit::records::*;
+use stemedb_testkit::store::temp_store;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hints_survive_restart_and_are_delivered() -> TestResult {
-    let (dir_a, a) = store();
-    let (_db, b) = store();
+    let (dir_a, a) = temp_store();
+    let (_db, b) = temp_store();
     let mut records: Vec<SignedRecord> = (0..150u64)
         .map(|i| assertion(&format!("h:{}", i % 20), i))
         .collect();

@@ -7,10 +7,12 @@ use stemedb_records::sign;
 use stemedb_replication::proto::replication_client::ReplicationClient;
 use stemedb_replication::proto::{PushRequest, PushStatus};
 use stemedb_replication::{Peer, PeerConfig, all_partitions};
+use stemedb_testkit::records::*;
+use stemedb_testkit::store::temp_store;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn duplicates_and_reordering_never_duplicate() -> TestResult {
-    let (_d, store) = store();
+    let (_d, store) = temp_store();
     let srv = start(&store).await;
     let peer = Peer::new(&srv.addr.to_string(), PeerConfig::default())?;
     let a1 = assertion("drug:a", 1);
@@ -58,7 +60,7 @@ async fn duplicates_and_reordering_never_duplicate() -> TestResult {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tampered_bytes_are_rehashed_and_rejected() -> TestResult {
-    let (_d, store) = store();
+    let (_d, store) = temp_store();
     let srv = start(&store).await;
     let mut client = ReplicationClient::connect(format!("http://{}", srv.addr)).await?;
     let key = sign::generate_key()?;
@@ -111,7 +113,7 @@ async fn tampered_bytes_are_rehashed_and_rejected() -> TestResult {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn subject_records_returns_targets_first() -> TestResult {
-    let (_d, store) = store();
+    let (_d, store) = temp_store();
     let a = assertion("drug:s", 1);
     let b = assertion("drug:s", 2);
     let v = vote(a.id(), 3);
@@ -157,7 +159,7 @@ impl stemedb_replication::PushObserver for Recorder {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn push_observer_sees_created_records_with_partitions() -> TestResult {
-    let (_d, store) = store();
+    let (_d, store) = temp_store();
     let recorder = std::sync::Arc::new(Recorder {
         seen: std::sync::Mutex::new(Vec::new()),
         fail: false,
@@ -181,7 +183,7 @@ async fn push_observer_sees_created_records_with_partitions() -> TestResult {
     srv.stop().await;
 
     // An observer that fails makes the Push fail: the pusher must not count the copy.
-    let (_d2, store2) = common::store();
+    let (_d2, store2) = temp_store();
     let mut state = stemedb_replication::ReplicationState::new(store2.clone());
     state.on_push = Some(std::sync::Arc::new(Recorder {
         seen: std::sync::Mutex::new(Vec::new()),

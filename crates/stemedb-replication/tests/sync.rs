@@ -12,6 +12,8 @@ use stemedb_replication::{
 };
 use stemedb_storage::Store;
 use stemedb_storage::digest::{BUCKETS, root_of};
+use stemedb_testkit::records::*;
+use stemedb_testkit::store::temp_store;
 
 /// (shared, only in A, only in B): annotations only on one side, some of
 /// whose targets are only on that side too, plus global trust and an epoch chain.
@@ -103,8 +105,8 @@ fn assert_digests_fresh(store: &Store) -> TestResult {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_round_converges_and_transfers_only_the_difference() -> TestResult {
     let (shared, only_a, only_b) = dataset();
-    let (_da, a) = store();
-    let (_db, b) = store();
+    let (_da, a) = temp_store();
+    let (_db, b) = temp_store();
     append_all(&a, &shared);
     append_all(&a, &only_a);
     append_all(&b, &shared);
@@ -165,8 +167,8 @@ async fn one_round_converges_and_transfers_only_the_difference() -> TestResult {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn empty_side_pulls_everything_annotations_after_targets() -> TestResult {
     let (shared, only_a, _) = dataset();
-    let (_da, a) = store();
-    let (_db, b) = store();
+    let (_da, a) = temp_store();
+    let (_db, b) = temp_store();
     append_all(&a, &shared[..600]);
     append_all(&a, &only_a);
     let srv_a = start(&a).await;
@@ -182,7 +184,7 @@ async fn empty_side_pulls_everything_annotations_after_targets() -> TestResult {
 #[test]
 fn digests_incremental_equal_the_partition_index() -> TestResult {
     let (shared, only_a, only_b) = dataset();
-    let (_d, s) = store();
+    let (_d, s) = temp_store();
     // Append through the store (duplicates included): it folds what it creates.
     for chunk in [&shared[..], &only_a[..], &only_b[..], &shared[..10]] {
         for r in s.append(chunk.to_vec())? {
@@ -204,8 +206,8 @@ fn snapshot(s: &Store) -> Result<Vec<Vec<RecordId>>, Box<dyn std::error::Error +
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn push_only_gives_the_peer_our_records_and_takes_nothing() -> TestResult {
     let (shared, only_a, only_b) = dataset();
-    let (_da, a) = store();
-    let (_db, b) = store();
+    let (_da, a) = temp_store();
+    let (_db, b) = temp_store();
     append_all(&a, &shared);
     append_all(&a, &only_a);
     append_all(&b, &shared);
@@ -269,8 +271,8 @@ async fn prefix_collisions_are_caught_and_settled_with_whole_ids() -> TestResult
 
     for mode in [SyncMode::Both, SyncMode::PushOnly] {
         // A holds x, B holds y: with 1-byte prefixes their bucket looks the same from both sides.
-        let (_da, a) = store();
-        let (_db, b) = store();
+        let (_da, a) = temp_store();
+        let (_db, b) = temp_store();
         append_all(&a, shared);
         append_all(&a, std::slice::from_ref(&x));
         append_all(&b, shared);

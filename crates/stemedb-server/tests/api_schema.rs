@@ -17,12 +17,10 @@
 //! `STEMEDB_SCHEMA_SEED` (default 1) and `STEMEDB_SCHEMA_SECONDS` (the time
 //! budget of each of the two runs, default 50) change the run.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
-use common::Server;
+use stemedb_testkit::server::Server;
 
 fn in_ci() -> bool {
     std::env::var("CI").is_ok_and(|v| v == "true")

@@ -9,17 +9,15 @@
 //! request timeout) and resumed (`SIGCONT`), so it keeps its objects. Outside CI a missing `moto_server` skips that test with a
 //! message; with `CI` set it is a failure (`.ci/run` installs it).
 
-mod common;
-mod support;
-
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::thread;
 use std::time::{Duration, Instant, SystemTime};
 
-use common::{Server, free_port};
 use serde_json::{Value, json};
+use stemedb_testkit::free_port;
+use stemedb_testkit::server::Server;
 
 /// Writes `n` assertions in one batch; returns their ids (all acknowledged).
 fn write_batch(s: &Server, tag: &str, n: usize) -> Vec<String> {
@@ -320,7 +318,7 @@ const SECRET: &str = "archive-secret-key-value";
 #[test]
 fn s3_archive_rides_out_an_outage_and_restores_every_acknowledged_record() {
     let test = "s3_archive_rides_out_an_outage_and_restores_every_acknowledged_record";
-    let Some(bin) = support::ops::tool_or_skip(test, "moto_server") else {
+    let Some(bin) = stemedb_testkit::ops::tool_or_skip(test, "moto_server") else {
         return;
     };
     let tmp = tempfile::tempdir().expect("tmp");

@@ -1,14 +1,12 @@
 //! API keys, roles, revocation, rate limits and CORS against the real
 //! `stemedb-api` binary (SPEC §7; docs/security.md).
 
-mod common;
-
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{Server, assertion};
 use serde_json::{Value, json};
+use stemedb_testkit::server::{Server, assertion};
 
 /// One exchange with every response header kept.
 struct Reply {

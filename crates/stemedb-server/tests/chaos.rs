@@ -3,7 +3,7 @@
 //! 198.18.62.0/24), client threads writing unique claims, a seeded schedule
 //! of SIGKILL+restart, SIGSTOP/SIGCONT, partitions (one against two, an
 //! isolated node, one-way, bridge) and a full disk on node3; then heal,
-//! converge and check. See `tests/support/chaos/` and docs/reliability.md.
+//! converge and check. See `crates/stemedb-testkit/src/chaos/` and docs/reliability.md.
 //!
 //! - `chaos_short_schedule`: ~75 s of faults, run by `cargo test` (and CI).
 //!   `CHAOS_SEED` picks the seed (default: from the clock; printed first).
@@ -13,13 +13,11 @@
 //! Needs root, `ip` and `iptables`; skipped with a message outside CI, a
 //! failure in CI. Run under `flock /tmp/stemedb-netns.lock` on shared machines.
 
-#[path = "support/chaos/mod.rs"]
-mod chaos;
-mod support;
+use stemedb_testkit::chaos;
 
 use std::time::Duration;
 
-use support::netns;
+use stemedb_testkit::netns;
 
 fn seed() -> u64 {
     match std::env::var("CHAOS_SEED") {

@@ -7,21 +7,19 @@
 //! coordinator is lost. Every process is killed in `Drop`, also when an
 //! assertion fails.
 
-mod support;
-
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use support::{Nodes, assertion, call, eventually, free_base, json_of};
+use stemedb_testkit::{Nodes, assertion, call, eventually, free_base, json_of};
 
 const IPS: [&str; 3] = ["127.0.0.1", "127.0.0.2", "127.0.0.3"];
 const NAMES: [&str; 3] = ["node1", "node2", "node3"];
 
 fn replicas_of(subject: &str) -> Vec<String> {
-    support::replicas_of(subject, &NAMES)
+    stemedb_testkit::replicas_of(subject, &NAMES)
 }
 
 /// Writers on node1 and node2 until `stop`; returns (node, subject, id or None, status, at).

@@ -7,37 +7,22 @@
 //! the wrong secret cannot join; `POST /cluster/sync` needs the secret. A
 //! cluster without a secret logs that its ports are unauthenticated.
 
-mod support;
-
 use std::net::{SocketAddr, UdpSocket};
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde_json::{Value, json};
+use serde_json::json;
 use stemedb_cluster::{Membership, MembershipConfig};
 use stemedb_peer_auth::ClusterSecret;
 use stemedb_records::hlc::Hlc;
-use stemedb_records::{SignedRecord, sign, wire};
+use stemedb_records::{SignedRecord, wire};
 use stemedb_replication::proto::PushStatus;
 use stemedb_replication::{Peer, PeerConfig};
-use support::{Nodes, call, call_raw, eventually, free_base, json_of};
+use stemedb_testkit::server::signed_record;
+use stemedb_testkit::{Nodes, call, call_raw, eventually, free_base, json_of};
 
 const SECRET: &str = "correct-horse-battery-staple-0123456789abcdef";
 const WRONG: &str = "wrong-wrong-wrong-wrong-wrong-wrong-0123456789";
-
-fn signed(subject: &str, value: &str) -> (Value, SignedRecord) {
-    let key = sign::generate_key().expect("key");
-    let mut body = json!({
-        "subject": subject, "predicate": "p",
-        "object": {"type": "text", "value": value},
-        "agent": sign::public_hex(&key), "timestamp": 1_700_000_000_000i64,
-    });
-    let rec = wire::parse_assertion(&body, &Hlc::new()).expect("valid");
-    let sig = sign::sign(rec.record(), &key);
-    body["signature"] = json!(hex::encode(sig));
-    let rec = SignedRecord::new(rec.record().clone(), Some(sig)).expect("signed");
-    (body, rec)
-}
 
 fn unsigned(subject: &str) -> SignedRecord {
     let body = json!({
@@ -95,11 +80,11 @@ fn cluster_secret_guards_replication_membership_and_sync() {
     let rt = tokio::runtime::Runtime::new().expect("runtime");
 
     // Authenticated replication works: a signed HTTP write reaches its replicas.
-    let (body, rec) = signed("auth:ok", "v");
+    let (body, rec) = signed_record("auth:ok", "v");
     let (s, _, resp) = call("POST", &c.api(0, "/v1/assert"), Some(&body));
     assert_eq!(s, 201, "{resp}");
     let id = rec.id().to_hex();
-    let replicas = support::replicas_of("auth:ok", &["node1", "node2", "node3"]);
+    let replicas = stemedb_testkit::replicas_of("auth:ok", &["node1", "node2", "node3"]);
     for r in &replicas {
         let i = c.names().iter().position(|n| n == r).expect("replica");
         let ok = eventually(Duration::from_secs(15), || c.stores(i, &id).then_some(()));
@@ -108,7 +93,7 @@ fn cluster_secret_guards_replication_membership_and_sync() {
 
     // Forged pushes: no secret, a wrong secret. Refused, nothing stored.
     for secret in [None, Some(WRONG)] {
-        let forged = signed(&format!("auth:forged:{secret:?}"), "x").1;
+        let forged = signed_record(&format!("auth:forged:{secret:?}"), "x").1;
         let r = rt.block_on(async {
             peer(&c, 0, secret)
                 .push(std::slice::from_ref(&forged))

@@ -8,8 +8,6 @@
 //! every acknowledged write is stored on each of its replicas
 //! (`?local=true`) and readable through every node.
 
-mod support;
-
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -21,7 +19,7 @@ use serde_json::Value;
 use stemedb_storage::backup::BackupWriter;
 use stemedb_storage::backup::writer::Needed;
 use stemedb_storage::log::LogPos;
-use support::{Nodes, assertion, call, eventually, free_base, json_of};
+use stemedb_testkit::{Nodes, assertion, call, eventually, free_base, json_of};
 
 const IPS: [&str; 3] = ["127.0.0.71", "127.0.0.72", "127.0.0.73"];
 const NAMES: [&str; 3] = ["node1", "node2", "node3"];
@@ -232,7 +230,7 @@ fn a_node_rebuilt_from_its_backup_and_archive_rejoins_with_every_acknowledged_wr
     c.converge(&[2, 0, 1], Duration::from_secs(120));
     let mut missing = Vec::new();
     for (subject, id) in &acked {
-        for r in support::replicas_of(subject, &NAMES) {
+        for r in stemedb_testkit::replicas_of(subject, &NAMES) {
             let i = NAMES.iter().position(|n| *n == r).expect("node");
             if !c.stores(i, id) {
                 missing.push(format!("{subject} ({id}) not stored on {r}"));

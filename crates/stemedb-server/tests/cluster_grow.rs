@@ -7,12 +7,10 @@
 //! - a single-node data directory restarted with cluster config (the seed's
 //!   "migration from single node") spreads its records to their replicas.
 
-mod support;
-
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use support::{Nodes, call, free_base, json_of};
+use stemedb_testkit::{Nodes, call, free_base, json_of};
 
 /// A stamped assertion (fixed timestamp), so re-posting it makes the same record.
 fn stamped(subject: &str, k: usize) -> Value {
@@ -30,7 +28,7 @@ fn post(c: &Nodes, i: usize, path: &str, body: &Value) -> (u16, Value) {
 fn check_placement(c: &Nodes, written: &[(String, String)], members: &[&str], on: &str) -> usize {
     let mut held = 0;
     for (subject, id) in written {
-        for r in support::replicas_of(subject, members) {
+        for r in stemedb_testkit::replicas_of(subject, members) {
             let i = members.iter().position(|m| *m == r).expect("member");
             assert!(c.stores(i, id), "replica {r} lacks {subject} ({id})");
             held += usize::from(r == on);
@@ -69,7 +67,7 @@ fn fourth_node_joins_and_receives_its_partitions() {
     );
     // It did not take partitions it does not replicate (nothing was read through it).
     for (subject, id) in &written {
-        if !support::replicas_of(subject, &members)
+        if !stemedb_testkit::replicas_of(subject, &members)
             .iter()
             .any(|r| r == "node4")
         {
@@ -146,7 +144,7 @@ fn single_node_data_spreads_after_migration_to_a_cluster() {
     check_placement(&c, &written, &members, "node1");
     // Votes travel with their targets' partitions.
     for (subject, id) in written.iter().step_by(5) {
-        for r in support::replicas_of(subject, &members) {
+        for r in stemedb_testkit::replicas_of(subject, &members) {
             let i = members.iter().position(|m| *m == r).expect("member");
             let (s, _, body) = call(
                 "GET",

@@ -18,12 +18,10 @@
 //! Namespaces, the bridge and every process are removed on drop, also when
 //! an assertion fails.
 
-mod support;
-
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use support::{Nodes, eventually, netns};
+use stemedb_testkit::{Nodes, eventually, netns};
 
 const NAMES: [&str; 3] = ["node1", "node2", "node3"];
 
@@ -62,7 +60,7 @@ fn heal(c: &Nodes) {
 /// Every (subject, id) is stored on both of its replicas and readable through every node.
 fn assert_everywhere(c: &Nodes, written: &[(String, String)]) {
     for (subject, id) in written {
-        for r in support::replicas_of(subject, &NAMES) {
+        for r in stemedb_testkit::replicas_of(subject, &NAMES) {
             let i = NAMES.iter().position(|n| *n == r).expect("replica name");
             assert!(c.stores(i, id), "replica {r} lacks {subject} ({id})");
         }
@@ -168,7 +166,7 @@ fn paused_node_is_suspected_not_killed() {
     // than the probe round plus the 1.5 s suspicion timeout, so it refutes
     // after SIGCONT and is never declared DOWN. Loopback, no namespaces.
     let ips = ["127.0.0.31", "127.0.0.32", "127.0.0.33"];
-    let mut c = Nodes::new(&ips, &[], support::free_base(&ips));
+    let mut c = Nodes::new(&ips, &[], stemedb_testkit::free_base(&ips));
     c.start_all();
     c.wait_formed(&[0, 1, 2], 3, Duration::from_secs(30));
     let mut down = Vec::new();
@@ -206,7 +204,7 @@ fn paused_node_is_suspected_not_killed() {
     let suspicions: f64 = [0, 1]
         .iter()
         .map(|&i| {
-            let (_, _, text) = support::call("GET", &c.api(i, "/metrics"), None);
+            let (_, _, text) = stemedb_testkit::call("GET", &c.api(i, "/metrics"), None);
             text.lines()
                 .filter(|l| l.starts_with("stemedb_member_status_changes_total{to=\"SUSPECT\"}"))
                 .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())

@@ -6,15 +6,13 @@
 //! of the writes answered 503), then anti-entropy; every record stored on
 //! any node must be stored on each replica of its partition.
 
-mod support;
-
 use std::thread;
 use std::time::Duration;
 
 use serde_json::json;
 use stemedb_records::hlc::Hlc;
 use stemedb_records::wire;
-use support::{Nodes, call, free_base};
+use stemedb_testkit::{Nodes, call, free_base};
 
 const IPS: [&str; 3] = ["127.0.0.151", "127.0.0.152", "127.0.0.153"];
 const NAMES: [&str; 3] = ["node1", "node2", "node3"];
@@ -106,7 +104,7 @@ fn timed_out_writes_still_reach_their_replicas() {
             continue;
         }
         stored_anywhere += 1;
-        for r in support::replicas_of(subject, &NAMES) {
+        for r in stemedb_testkit::replicas_of(subject, &NAMES) {
             let i = NAMES.iter().position(|n| *n == r).expect("replica name");
             if !on[i] {
                 under.push(format!("{id} ({subject}) missing on {r}; stored on {on:?}"));

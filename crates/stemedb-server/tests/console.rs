@@ -9,19 +9,16 @@
 //! `CONSOLE_SCREENSHOTS=<dir>` keeps the screenshots there (the docs use
 //! `docs/console`); otherwise they go to a temporary directory.
 
-mod common;
-mod support;
-
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use common::{Server, assertion, signed_assertion};
 use serde_json::{Value, json};
+use stemedb_testkit::server::{Server, assertion, signed_assertion};
 
 const ADMIN_TOKEN: &str = "console-test-token";
 
-fn id_of(r: &common::Resp) -> String {
+fn id_of(r: &stemedb_testkit::server::Resp) -> String {
     assert_eq!(r.status, 201, "{}", r.body);
     r.json()["id"].as_str().expect("id").to_owned()
 }
@@ -362,7 +359,7 @@ fn console_cluster_page_in_headless_chromium() {
         return;
     };
     const IPS: [&str; 3] = ["127.0.0.61", "127.0.0.62", "127.0.0.63"];
-    let mut c = support::Nodes::new(&IPS, &[], support::free_base(&IPS));
+    let mut c = stemedb_testkit::Nodes::new(&IPS, &[], stemedb_testkit::free_base(&IPS));
     c.start_all();
     c.wait_formed(&[0, 1, 2], 3, Duration::from_secs(30));
     for i in 0..5 {

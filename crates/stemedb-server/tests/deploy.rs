@@ -8,12 +8,10 @@
 //! `prometheus`, systemd); `.ci/run` installs them. Outside CI a missing
 //! tool skips its test with a message; with `CI` set it is a failure.
 
-mod support;
-
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use support::ops::{deploy_dir, tool_or_skip};
+use stemedb_testkit::ops::{deploy_dir, tool_or_skip};
 
 fn read(p: &Path) -> String {
     std::fs::read_to_string(p).unwrap_or_else(|e| panic!("read {}: {e}", p.display()))

@@ -24,15 +24,13 @@
 //! Needs root (`mount -t tmpfs`): skipped with a message outside CI, a
 //! failure in CI.
 
-mod support;
-
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use support::tmpfs::{Tmpfs, available, skip_unless_root};
-use support::{Nodes, call, eventually, free_base, json_of};
+use stemedb_testkit::tmpfs::{Tmpfs, available, skip_unless_root};
+use stemedb_testkit::{Nodes, call, eventually, free_base, json_of};
 
 const MIB: u64 = 1024 * 1024;
 

@@ -1,12 +1,10 @@
 //! Every endpoint against the real `stemedb-api` binary: success paths,
 //! bad input (status, code, field, and nothing stored), batches, policies.
 
-mod common;
-
-use common::{Server, assertion, signed_assertion};
 use serde_json::{Value, json};
+use stemedb_testkit::server::{Server, assertion, signed_assertion};
 
-fn id_of(r: &common::Resp) -> String {
+fn id_of(r: &stemedb_testkit::server::Resp) -> String {
     assert_eq!(r.status, 201, "{}", r.body);
     r.json()["id"].as_str().expect("id").to_owned()
 }

@@ -1,16 +1,14 @@
 //! Process lifecycle of the real binary: SIGKILL durability, graceful
 //! SIGTERM shutdown and restart, and configuration errors.
 
-mod common;
-
 use std::process::Stdio;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::{Server, assertion};
 use serde_json::json;
+use stemedb_testkit::server::{Server, assertion};
 
 /// Writers posting unique assertions until `stop` or an error; returns acked ids.
 fn writers(

@@ -21,8 +21,6 @@
 //! run at the same time. Prints the measured time from each kill to its
 //! alert (docs/benchmarks.md, "Operations").
 
-mod support;
-
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -32,8 +30,8 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use support::ops::{deploy_dir, tool_or_skip};
-use support::{Nodes, eventually, json_of, netns};
+use stemedb_testkit::ops::{deploy_dir, tool_or_skip};
+use stemedb_testkit::{Nodes, eventually, json_of, netns};
 
 const NET: u8 = 31;
 const NAMES: [&str; 3] = ["node1", "node2", "node3"];
@@ -428,7 +426,9 @@ fn seed_stack_survives_node_kills_and_alerts() {
     let acked = load.acked.lock().expect("lock").clone();
     let on_node1: Vec<&(String, String)> = acked
         .iter()
-        .filter(|(subject, _)| support::replicas_of(subject, &NAMES).contains(&"node1".to_owned()))
+        .filter(|(subject, _)| {
+            stemedb_testkit::replicas_of(subject, &NAMES).contains(&"node1".to_owned())
+        })
         .take(50)
         .collect();
     assert!(

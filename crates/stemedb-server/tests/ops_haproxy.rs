@@ -8,15 +8,13 @@
 //! Needs `haproxy` (`.ci/run` installs it); skipped with a message outside
 //! CI when it is missing, a failure in CI. No privileges needed.
 
-mod support;
-
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use serde_json::json;
-use support::ops::{deploy_dir, tool_or_skip};
-use support::{Nodes, assertion, call, eventually, free_base, json_of};
+use stemedb_testkit::ops::{deploy_dir, tool_or_skip};
+use stemedb_testkit::{Nodes, assertion, call, eventually, free_base, json_of};
 
 const IPS: [&str; 3] = ["127.0.0.71", "127.0.0.72", "127.0.0.73"];
 

@@ -9,14 +9,12 @@
 //! - a node that is still opening its store (index rebuilt from the log)
 //!   answers 503 `recovering` on every route instead of refusing connections.
 
-mod support;
-
 use std::collections::BTreeSet;
 use std::time::Duration;
 
 use serde_json::json;
-use support::ops::{deploy_metric_names, exposed_names, promql_metric_names};
-use support::{Nodes, call, eventually, free_base, json_of};
+use stemedb_testkit::ops::{deploy_metric_names, exposed_names, promql_metric_names};
+use stemedb_testkit::{Nodes, call, eventually, free_base, json_of};
 
 const IPS: [&str; 3] = ["127.0.0.61", "127.0.0.62", "127.0.0.63"];
 
@@ -153,7 +151,7 @@ fn a_starting_node_answers_recovering_until_its_store_is_open() {
     // 1,000 distinct assertions.
     for b in 0..40 {
         let batch: Vec<serde_json::Value> = (0..1000)
-            .map(|i| support::assertion(&format!("rec:{b}:{i}"), "v"))
+            .map(|i| stemedb_testkit::assertion(&format!("rec:{b}:{i}"), "v"))
             .collect();
         let (s, _, body) = call("POST", &n.api(0, "/v1/assertions"), Some(&json!(batch)));
         assert_eq!(s, 200, "batch {b}: {body}");

@@ -4,16 +4,15 @@
 //! old certificate), start-up refusing unusable certificate files, the
 //! header and body read timeouts and the connection cap.
 
-mod common;
-
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Server, assertion, free_port};
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
+use stemedb_testkit::free_port;
+use stemedb_testkit::server::{Server, assertion};
 
 /// A CA that signs server certificates for `localhost` and 127.0.0.1.
 struct Ca {

@@ -1,8 +1,6 @@
 //! Backup, verify and restore at the library level: consistency under
 //! concurrent writers, damage detection, point-in-time cut, incremental chains.
 
-mod common;
-
 use std::collections::HashSet;
 use std::fs;
 use std::path::Path;
@@ -18,10 +16,12 @@ use stemedb_storage::backup::{
 use stemedb_storage::log::segment;
 use stemedb_storage::log::{Entry, LogPos};
 use stemedb_storage::{Store, StoreConfig};
+use stemedb_testkit::records::claim;
+use stemedb_testkit::store::open_small;
 
 fn write_batch(store: &Store, tag: &str, n: usize) -> Vec<RecordId> {
     let recs: Vec<_> = (0..n)
-        .map(|i| common::assertion(&format!("s:{tag}:{i}"), "p", "v", "a", 1_000 + i as i64))
+        .map(|i| claim(&format!("s:{tag}:{i}"), "p", "v", "a", 1_000 + i as i64))
         .collect();
     let ids = recs.iter().map(|r| r.id()).collect();
     for r in store.append(recs).unwrap() {
@@ -52,7 +52,7 @@ fn all_ids(dir: &Path) -> HashSet<RecordId> {
 #[test]
 fn backup_during_16_writers_restores_every_write_acknowledged_before_it_began() {
     let tmp = tempfile::tempdir().unwrap();
-    let store = common::open_small(&tmp.path().join("data"));
+    let store = open_small(&tmp.path().join("data"));
     let acked: Arc<Mutex<Vec<RecordId>>> = Arc::default();
     let stop = Arc::new(AtomicBool::new(false));
     let writers: Vec<_> = (0..16)
@@ -62,7 +62,7 @@ fn backup_during_16_writers_restores_every_write_acknowledged_before_it_began() 
                 let mut i = 0u64;
                 // Bounded in count and time.
                 while !stop.load(Ordering::Relaxed) && i < 5_000 {
-                    let rec = common::assertion(&format!("w{w}:{i}"), "p", "v", "a", i as i64);
+                    let rec = claim(&format!("w{w}:{i}"), "p", "v", "a", i as i64);
                     let id = rec.id();
                     store.append(vec![rec]).unwrap()[0].as_ref().unwrap();
                     acked.lock().unwrap().push(id);
@@ -106,7 +106,7 @@ fn backup_during_16_writers_restores_every_write_acknowledged_before_it_began() 
 #[test]
 fn one_corrupt_byte_fails_verify_naming_the_file_and_restore_refuses_it() {
     let tmp = tempfile::tempdir().unwrap();
-    let store = common::open_small(&tmp.path().join("data"));
+    let store = open_small(&tmp.path().join("data"));
     for b in 0..20 {
         write_batch(&store, &format!("b{b}"), 100);
     }
@@ -143,7 +143,7 @@ fn one_corrupt_byte_fails_verify_naming_the_file_and_restore_refuses_it() {
 fn until_keeps_exactly_the_records_committed_at_or_before_the_time() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
-    let store = common::open_small(&data);
+    let store = open_small(&data);
     for b in 0..12 {
         write_batch(&store, &format!("b{b}"), 40);
         std::thread::sleep(Duration::from_millis(3));
@@ -209,7 +209,7 @@ fn until_keeps_exactly_the_records_committed_at_or_before_the_time() {
 #[test]
 fn interrupted_backup_has_no_manifest_and_is_not_restorable() {
     let tmp = tempfile::tempdir().unwrap();
-    let store = common::open_small(&tmp.path().join("data"));
+    let store = open_small(&tmp.path().join("data"));
     for b in 0..20 {
         write_batch(&store, &format!("b{b}"), 100);
     }
@@ -235,7 +235,7 @@ fn interrupted_backup_has_no_manifest_and_is_not_restorable() {
 #[test]
 fn incremental_backup_copies_only_new_bytes_and_restores_the_whole_chain() {
     let tmp = tempfile::tempdir().unwrap();
-    let store = common::open_small(&tmp.path().join("data"));
+    let store = open_small(&tmp.path().join("data"));
     let mut ids = Vec::new();
     for b in 0..10 {
         ids.extend(write_batch(&store, &format!("a{b}"), 50));
@@ -273,7 +273,7 @@ fn incremental_backup_copies_only_new_bytes_and_restores_the_whole_chain() {
 fn verify_data_dir_names_a_damaged_sealed_segment() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
-    let store = common::open_small(&data);
+    let store = open_small(&data);
     for b in 0..20 {
         write_batch(&store, &format!("b{b}"), 100);
     }
@@ -299,7 +299,7 @@ fn a_log_without_commit_markers_still_opens_and_restores() {
     let data = tmp.path().join("data");
     fs::create_dir_all(data.join("log")).unwrap();
     let recs: Vec<_> = (0..30)
-        .map(|i| common::assertion(&format!("old:{i}"), "p", "v", "a", i))
+        .map(|i| claim(&format!("old:{i}"), "p", "v", "a", i))
         .collect();
     let mut bytes = segment::header(1).to_vec();
     for r in &recs {
@@ -328,7 +328,7 @@ fn a_log_without_commit_markers_still_opens_and_restores() {
 fn restore_combines_a_backup_with_an_archive_directory_of_later_segments() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
-    let store = common::open_small(&data);
+    let store = open_small(&data);
     let mut ids = Vec::new();
     for b in 0..5 {
         ids.extend(write_batch(&store, &format!("a{b}"), 100));
@@ -372,7 +372,7 @@ fn restore_combines_a_backup_with_an_archive_directory_of_later_segments() {
 fn sealing_the_active_segment_freezes_it_and_appends_go_to_the_next() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
-    let store = common::open_small(&data);
+    let store = open_small(&data);
     let first = write_batch(&store, "a", 20);
     let active = store.log_end().segment;
     assert!(store.sealed_segments().unwrap().iter().all(|s| *s < active));
@@ -419,7 +419,7 @@ fn archive_of(data: &Path, arch: &Path, segs: &[u32]) -> backup::ArchiveIndex {
 fn restore_from_an_archive_with_an_index_checks_every_segment_and_seals_the_result() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
-    let store = common::open_small(&data);
+    let store = open_small(&data);
     let mut ids = Vec::new();
     for b in 0..40 {
         ids.extend(write_batch(&store, &format!("a{b}"), 100));

@@ -1,14 +1,15 @@
 //! Crash test: a child process appends from several threads and is killed
 //! with SIGKILL at a random moment; every append that returned must survive.
 
-mod common;
-
 use std::collections::HashSet;
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use stemedb_records::RecordId;
+use stemedb_testkit::records::claim;
+use stemedb_testkit::rng::Rng;
+use stemedb_testkit::store::open_small;
 
 const CHILD_ENV: &str = "STEMEDB_CRASH_CHILD_DIR";
 
@@ -23,7 +24,7 @@ fn crash_child_writer() {
         .unwrap()
         .parse()
         .unwrap();
-    let store = common::open_small(std::path::Path::new(&dir));
+    let store = open_small(std::path::Path::new(&dir));
     let threads: Vec<_> = (0..4)
         .map(|t| {
             let store = store.clone();
@@ -33,7 +34,7 @@ fn crash_child_writer() {
                     let n = if i % 5 == 0 { 8 } else { 1 };
                     let recs: Vec<_> = (0..n)
                         .map(|j| {
-                            common::assertion(
+                            claim(
                                 &format!("s:{round}:{t}:{}", i % 50),
                                 "p",
                                 &format!("v{i}-{j}"),
@@ -63,7 +64,7 @@ fn sigkill_never_loses_acknowledged_appends() {
     }
     let dir = tempfile::tempdir().unwrap();
     let exe = std::env::current_exe().unwrap();
-    let mut rng = common::Rng::from_time();
+    let mut rng = Rng::from_time();
     let mut all_acked: HashSet<RecordId> = HashSet::new();
     for round in 0..20u64 {
         let mut child = Command::new(&exe)
@@ -102,7 +103,7 @@ fn sigkill_never_loses_acknowledged_appends() {
         let acked = reader.join().unwrap();
         all_acked.extend(acked.iter().copied());
 
-        let store = common::open_small(dir.path());
+        let store = open_small(dir.path());
         for id in &all_acked {
             let got = store.get(*id).unwrap();
             assert!(

@@ -3,14 +3,14 @@
 //! must be identical whether built incrementally by the commit path, by tail
 //! replay on open, or by a full rebuild.
 
-mod common;
-
 use serde_json::json;
 use std::collections::HashMap;
 use stemedb_records::{SignedRecord, hlc::Hlc, wire};
 
 use stemedb_storage::digest::{BUCKETS, BucketDigests, Digest, all_partitions, root_of};
 use stemedb_storage::{AppendStatus, Store, StoreConfig, partition};
+use stemedb_testkit::records::claim;
+use stemedb_testkit::store::copy_dir;
 
 fn vote(target: &str, agent: &str, ts: i64) -> SignedRecord {
     wire::parse_vote(
@@ -54,7 +54,7 @@ fn write_mixed(store: &Store, round: u32, n: usize) -> Vec<(stemedb_records::Rec
     let mut expected = Vec::new();
     let assertions: Vec<SignedRecord> = (0..n)
         .map(|i| {
-            common::assertion(
+            claim(
                 &format!("s:{round}:{}", i % 17),
                 "p",
                 &format!("v{i}"),
@@ -73,7 +73,7 @@ fn write_mixed(store: &Store, round: u32, n: usize) -> Vec<(stemedb_records::Rec
     }
     // Votes and retractions on stored targets; in the same batch a new
     // assertion and a vote on it (target resolved from the batch itself).
-    let fresh = common::assertion(&format!("fresh:{round}"), "p", "x", "bob", 5);
+    let fresh = claim(&format!("fresh:{round}"), "p", "x", "bob", 5);
     let mut batch: Vec<SignedRecord> = assertions
         .iter()
         .step_by(3)
@@ -124,7 +124,7 @@ fn digests_match_after_incremental_appends_rebuild_and_tail_replay() {
     }
     // Keep the index as it is now: later it is put back behind the log, so
     // opening must replay the tail written after this point.
-    common::copy_dir(&dir.path().join("index"), &stale_index.path().join("index"));
+    copy_dir(&dir.path().join("index"), &stale_index.path().join("index"));
     let incremental;
     {
         let store = open(dir.path());
@@ -145,7 +145,7 @@ fn digests_match_after_incremental_appends_rebuild_and_tail_replay() {
     }
     // Put the stale index back: the log has ~300 records past its checkpoint.
     std::fs::remove_dir_all(dir.path().join("index")).unwrap();
-    common::copy_dir(&stale_index.path().join("index"), &dir.path().join("index"));
+    copy_dir(&stale_index.path().join("index"), &dir.path().join("index"));
     let store = open(dir.path());
     assert!(
         store.open_report().replayed >= 300,
@@ -156,7 +156,7 @@ fn digests_match_after_incremental_appends_rebuild_and_tail_replay() {
     assert_eq!(snapshot(store.digests()), incremental, "after tail replay");
     // And the commit path keeps folding after a replay.
     let extra = store
-        .append(vec![common::assertion("after", "p", "v", "alice", 1)])
+        .append(vec![claim("after", "p", "v", "alice", 1)])
         .unwrap();
     let extra = extra[0].as_ref().unwrap();
     assert_ne!(snapshot(store.digests()), incremental);

@@ -1,9 +1,9 @@
 //! Torn and damaged tails: recovery cuts back to the last good record and says so.
 
-mod common;
-
 use std::fs::{self, OpenOptions};
 use std::path::PathBuf;
+use stemedb_testkit::records::claim;
+use stemedb_testkit::store::open_small;
 
 fn last_segment(dir: &std::path::Path) -> PathBuf {
     let mut segs: Vec<_> = fs::read_dir(dir.join("log"))
@@ -16,10 +16,10 @@ fn last_segment(dir: &std::path::Path) -> PathBuf {
 }
 
 fn write_records(dir: &std::path::Path, n: usize) -> Vec<stemedb_records::RecordId> {
-    let store = common::open_small(dir);
+    let store = open_small(dir);
     let mut ids = Vec::new();
     for i in 0..n {
-        let rec = common::assertion("s:torn", "p", &format!("v{i}"), "a", 1000 + i as i64);
+        let rec = claim("s:torn", "p", &format!("v{i}"), "a", 1000 + i as i64);
         ids.push(rec.id());
         store.append(vec![rec]).unwrap()[0].as_ref().unwrap();
     }
@@ -40,7 +40,7 @@ fn truncated_mid_record_recovers_to_last_good_record() {
         .set_len(len - 7)
         .unwrap();
 
-    let store = common::open_small(dir.path());
+    let store = open_small(dir.path());
     let rep = &store.open_report().recovery;
     assert!(rep.truncated_bytes > 0, "{rep:?}");
     assert!(
@@ -56,10 +56,10 @@ fn truncated_mid_record_recovers_to_last_good_record() {
     );
     assert!(store.verify().unwrap().problems.is_empty());
     // The log is writable again after the cut and the write survives reopen.
-    let rec = common::assertion("s:torn", "p", "after", "a", 5000);
+    let rec = claim("s:torn", "p", "after", "a", 5000);
     store.append(vec![rec.clone()]).unwrap();
     drop(store);
-    let store = common::open_small(dir.path());
+    let store = open_small(dir.path());
     assert!(store.get(rec.id()).unwrap().is_some());
     assert_eq!(store.open_report().recovery.truncated_bytes, 0);
 }
@@ -75,7 +75,7 @@ fn flipped_bytes_in_last_record_are_detected_and_cut() {
     data[n - 10] ^= 0x55;
     fs::write(&seg, &data).unwrap();
 
-    let store = common::open_small(dir.path());
+    let store = open_small(dir.path());
     let rep = store.open_report().clone();
     assert!(rep.recovery.truncated_bytes > 0);
     assert!(
@@ -98,10 +98,10 @@ fn flipped_bytes_in_last_record_are_detected_and_cut() {
 #[test]
 fn damage_in_a_sealed_segment_refuses_to_open() {
     let dir = tempfile::tempdir().unwrap();
-    let store = common::open_small(dir.path());
+    let store = open_small(dir.path());
     // Enough data for several 64 KiB segments.
     for i in 0..2000 {
-        let rec = common::assertion(&format!("s:{i}"), "p", &"x".repeat(100), "a", 1000 + i);
+        let rec = claim(&format!("s:{i}"), "p", &"x".repeat(100), "a", 1000 + i);
         store.append(vec![rec]).unwrap();
     }
     store.close();
@@ -137,13 +137,13 @@ fn torn_frame_inside_preallocated_space_is_cut_and_never_resurfaces() {
     data.extend_from_slice(&[0u8; 4096]);
     fs::write(&seg, &data).unwrap();
 
-    let store = common::open_small(dir.path());
+    let store = open_small(dir.path());
     let rep = store.open_report().recovery.clone();
     assert_eq!(rep.truncated_bytes, 48, "{rep:?}");
-    let fresh = common::assertion("s:torn", "p", "fresh", "a", 9999);
+    let fresh = claim("s:torn", "p", "fresh", "a", 9999);
     store.append(vec![fresh.clone()]).unwrap();
     drop(store);
-    let store = common::open_small(dir.path());
+    let store = open_small(dir.path());
     assert_eq!(store.open_report().recovery.truncated_bytes, 0);
     for id in ids.iter().chain([&fresh.id()]) {
         assert!(store.get(*id).unwrap().is_some());

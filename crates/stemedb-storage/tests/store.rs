@@ -1,11 +1,10 @@
 //! Store behaviour on real files: dedup, references, reads, rebuild, reopen.
 
-mod common;
-
-use common::assertion;
 use serde_json::json;
 use stemedb_records::{Kind, hlc::Hlc, sign, wire};
 use stemedb_storage::{AppendStatus, Rejected, Store, StoreConfig, partition};
+use stemedb_testkit::records::claim;
+use stemedb_testkit::store::{copy_dir, open_small};
 
 fn rec(v: serde_json::Value) -> stemedb_records::SignedRecord {
     wire::parse_record(&v, &Hlc::new()).unwrap()
@@ -14,8 +13,8 @@ fn rec(v: serde_json::Value) -> stemedb_records::SignedRecord {
 #[test]
 fn duplicates_are_reported_as_exists_and_written_once() {
     let dir = tempfile::tempdir().unwrap();
-    let store = common::open_small(dir.path());
-    let a = assertion("s", "p", "v", "ag", 1);
+    let store = open_small(dir.path());
+    let a = claim("s", "p", "v", "ag", 1);
     let res = store.append(vec![a.clone(), a.clone()]).unwrap();
     assert_eq!(res[0].as_ref().unwrap().status, AppendStatus::Created);
     assert_eq!(res[1].as_ref().unwrap().status, AppendStatus::Exists);
@@ -33,8 +32,8 @@ fn duplicates_are_reported_as_exists_and_written_once() {
 #[test]
 fn references_must_exist_and_have_the_right_kind() {
     let dir = tempfile::tempdir().unwrap();
-    let store = common::open_small(dir.path());
-    let a = assertion("s", "p", "v", "ag", 1);
+    let store = open_small(dir.path());
+    let a = claim("s", "p", "v", "ag", 1);
     let missing = rec(
         json!({"kind": "retraction", "target": "ab".repeat(32), "agent": "ag", "timestamp": 2}),
     );
@@ -106,7 +105,7 @@ fn references_must_exist_and_have_the_right_kind() {
 #[test]
 fn bad_signatures_are_rejected_before_anything_is_written() {
     let dir = tempfile::tempdir().unwrap();
-    let store = common::open_small(dir.path());
+    let store = open_small(dir.path());
     let key = sign::generate_key().unwrap();
     let other = sign::generate_key().unwrap();
     let body = json!({"subject": "s", "predicate": "p", "object": {"type": "number", "value": 1},
@@ -133,16 +132,16 @@ fn bad_signatures_are_rejected_before_anything_is_written() {
 #[test]
 fn listings_trust_lineage_partitions_and_agents() {
     let dir = tempfile::tempdir().unwrap();
-    let store = common::open_small(dir.path());
-    let parent = assertion("drug:a", "status", "proposed", "x", 1);
+    let store = open_small(dir.path());
+    let parent = claim("drug:a", "status", "proposed", "x", 1);
     let child = rec(
         json!({"subject": "drug:a", "predicate": "status", "object": {"type": "text", "value": "approved"},
                            "agent": "x", "timestamp": 2, "parent": parent.id().to_hex(), "lifecycle": "approved"}),
     );
     let others = vec![
-        assertion("drug:b", "side_effect", "nausea", "y", 3),
-        assertion("drug:b", "dose", "1mg", "y", 4),
-        assertion("gene:c", "p", "v", "x", 5),
+        claim("drug:b", "side_effect", "nausea", "y", 3),
+        claim("drug:b", "dose", "1mg", "y", 4),
+        claim("gene:c", "p", "v", "x", 5),
     ];
     let mut all = vec![parent.clone(), child.clone()];
     all.extend(others);
@@ -191,10 +190,10 @@ fn listings_trust_lineage_partitions_and_agents() {
 #[test]
 fn rebuild_reproduces_incremental_indexes_and_reopen_replays_only_the_tail() {
     let dir = tempfile::tempdir().unwrap();
-    let store = common::open_small(dir.path());
+    let store = open_small(dir.path());
     let mut ids = Vec::new();
     for i in 0..3000i64 {
-        let a = assertion(
+        let a = claim(
             &format!("s:{}", i % 97),
             &format!("p{}", i % 3),
             &format!("v{}", i % 5),
@@ -230,7 +229,7 @@ fn rebuild_reproduces_incremental_indexes_and_reopen_replays_only_the_tail() {
     assert_eq!(store.epochs().len(), 6);
     drop(store);
 
-    let store = common::open_small(dir.path());
+    let store = open_small(dir.path());
     assert_eq!(
         store.open_report().replayed,
         0,
@@ -247,10 +246,10 @@ fn rebuild_reproduces_incremental_indexes_and_reopen_replays_only_the_tail() {
 #[test]
 fn lost_index_is_rebuilt_from_the_log_on_open() {
     let dir = tempfile::tempdir().unwrap();
-    let store = common::open_small(dir.path());
+    let store = open_small(dir.path());
     for i in 0..500 {
         store
-            .append(vec![assertion("s", "p", &format!("{i}"), "a", i)])
+            .append(vec![claim("s", "p", &format!("{i}"), "a", i)])
             .unwrap();
     }
     let digest = store.index_digest().unwrap();
@@ -283,7 +282,7 @@ fn bulk_replay_in_many_runs_gives_the_incremental_indexes() {
     let big = "x".repeat(3000);
     let mut ids = Vec::new();
     for i in 0..3000i64 {
-        let a = assertion(
+        let a = claim(
             &format!("s:{}", i % 89),
             &format!("p{}", i % 4),
             &format!("{big}{i}"),
@@ -352,26 +351,26 @@ fn an_index_ahead_of_its_log_is_rebuilt_from_the_log() {
     let dir = tempfile::tempdir().unwrap();
     let (long, short) = (dir.path().join("long"), dir.path().join("short"));
     let first: Vec<_> = (0..50)
-        .map(|i| assertion("s", "p", &format!("{i}"), "a", i))
+        .map(|i| claim("s", "p", &format!("{i}"), "a", i))
         .collect();
     let later: Vec<_> = (50..100)
-        .map(|i| assertion("s", "p", &format!("{i}"), "a", i))
+        .map(|i| claim("s", "p", &format!("{i}"), "a", i))
         .collect();
-    let store = common::open_small(&long);
+    let store = open_small(&long);
     store.append(first.clone()).unwrap();
     drop(store);
-    common::copy_dir(&long, &short);
-    let store = common::open_small(&short);
+    copy_dir(&long, &short);
+    let store = open_small(&short);
     let digest = store.index_digest().unwrap();
     drop(store);
-    let store = common::open_small(&long);
+    let store = open_small(&long);
     store.append(later.clone()).unwrap();
     drop(store);
     // The short log gets the long log's index.
     std::fs::remove_dir_all(short.join("index")).unwrap();
-    common::copy_dir(&long.join("index"), &short.join("index"));
+    copy_dir(&long.join("index"), &short.join("index"));
 
-    let store = common::open_small(&short);
+    let store = open_small(&short);
     let report = store.open_report();
     assert!(report.rebuilt, "the index must be rebuilt");
     assert_eq!(report.replayed, 50);
@@ -388,7 +387,7 @@ fn an_index_ahead_of_its_log_is_rebuilt_from_the_log() {
 #[test]
 fn below_the_free_space_floor_nothing_is_written_and_the_store_stays_healthy() {
     let dir = tempfile::tempdir().unwrap();
-    let a = assertion("s", "p", "v", "ag", 1);
+    let a = claim("s", "p", "v", "ag", 1);
     {
         // A floor no file system can satisfy: every group is refused.
         let mut cfg = StoreConfig::new(dir.path());
@@ -430,7 +429,7 @@ fn racing_writers_see_records_in_flight_and_acks_are_readable() {
     use std::collections::HashMap;
 
     let dir = tempfile::tempdir().unwrap();
-    let store = common::open_small(dir.path());
+    let store = open_small(dir.path());
     let writers: Vec<_> = (0..6)
         .map(|w| {
             let store = store.clone();
@@ -438,7 +437,7 @@ fn racing_writers_see_records_in_flight_and_acks_are_readable() {
                 let mut created: Vec<stemedb_records::RecordId> = Vec::new();
                 for k in 0..120i64 {
                     // Everyone writes the same records, each writer in its own order of batches.
-                    let a = assertion(&format!("race:{}", k % 17), "p", &format!("v{k}"), "ag", k);
+                    let a = claim(&format!("race:{}", k % 17), "p", &format!("v{k}"), "ag", k);
                     let vote = rec(json!({"kind": "vote", "target": a.id().to_hex(),
                         "agent": "voter", "weight": 1, "timestamp": k}));
                     let batches = if (k + w) % 3 == 0 {

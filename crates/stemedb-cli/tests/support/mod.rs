@@ -1,47 +1,16 @@
-//! Test harness: spawns the real `stemedb-api` server on a free port with a
-//! temporary data directory, and runs the `stemedb` binary against it.
+//! The CLI's fixture: the real `stemedb-api` server (located by the test
+//! kit) on a free port with a temporary data directory, reached over HTTP or
+//! HTTPS with the CLI's own client, and the `stemedb` binary run against it.
 
 #![allow(dead_code)]
 
 use std::fs::File;
-use std::net::TcpListener;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-/// Candidate locations of the server binary, most specific first.
-fn server_candidates() -> Vec<PathBuf> {
-    let mut c = Vec::new();
-    if let Some(p) = std::env::var_os("STEMEDB_API_BIN") {
-        c.push(PathBuf::from(p));
-    }
-    c.push(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/debug/stemedb-api"));
-    // This test executable lives in <target>/debug/deps/.
-    if let Some(debug) = std::env::current_exe()
-        .ok()
-        .and_then(|e| e.parent()?.parent().map(Path::to_path_buf))
-    {
-        c.push(debug.join("stemedb-api"));
-    }
-    c
-}
-
-/// The server binary; panics with instructions when it has not been built.
-pub fn server_bin() -> PathBuf {
-    let c = server_candidates();
-    match c.iter().find(|p| p.is_file()) {
-        Some(p) => p.clone(),
-        None => panic!(
-            "the StemeDB server binary `stemedb-api` was not found (looked at: {}). \
-             Build it first with `cargo build -p stemedb-server --bin stemedb-api`, \
-             or point STEMEDB_API_BIN at it.",
-            c.iter()
-                .map(|p| p.display().to_string())
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
-    }
-}
+use stemedb_testkit::binary::api_bin;
+use stemedb_testkit::free_port;
 
 /// A running server, killed when dropped.
 pub struct Server {
@@ -76,14 +45,11 @@ impl Server {
     }
 
     fn start_full(data: Option<&Path>, env: &[(&str, &str)], cacert: Option<&Path>) -> Server {
-        let bin = server_bin();
+        let bin = api_bin();
         let dir = tempfile::tempdir().expect("temp dir");
         let data = data.map_or_else(|| dir.path().join("data"), Path::to_path_buf);
         std::fs::create_dir_all(&data).expect("data dir");
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("free port")
-            .port();
+        let port = free_port();
         let log = File::create(dir.path().join("server.log")).expect("log file");
         let log2 = log.try_clone().expect("log file");
         let child = Command::new(&bin)
@@ -179,7 +145,7 @@ impl Drop for Server {
 
 /// Adds an API key with `stemedb-api keys add` and returns its secret.
 pub fn add_key(file: &Path, name: &str, role: &str) -> String {
-    let out = Command::new(server_bin())
+    let out = Command::new(api_bin())
         .args(["keys", "add", "--keys-file"])
         .arg(file)
         .args(["--name", name, "--role", role])

@@ -1,120 +1,16 @@
-//! Shared test helpers: stores on temp dirs, record builders, a real server on a free port.
+//! The replication tests' fixtures: a real replication server on a free
+//! loopback port, and appending in bulk from inside a runtime. Stores and
+//! records come from the test kit.
 #![allow(dead_code)]
 
 use std::net::SocketAddr;
 
-use stemedb_records::{
-    Assertion, Epoch, Lifecycle, Object, Record, RecordId, Retraction, SignedRecord, Trust, Vote,
-    sign,
-};
+use stemedb_records::SignedRecord;
 use stemedb_replication::{ReplicationState, serve_listener};
-use stemedb_storage::{Store, StoreConfig};
+use stemedb_storage::Store;
 use tokio::sync::oneshot;
 
 pub type TestResult = Result<(), Box<dyn std::error::Error + Send + Sync>>;
-
-/// A store (no fsync: tests only) on a fresh temp dir.
-pub fn store() -> (tempfile::TempDir, Store) {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let mut cfg = StoreConfig::new(dir.path());
-    cfg.fsync = false;
-    let store = Store::open(cfg).expect("open store");
-    (dir, store)
-}
-
-pub fn assertion(subject: &str, n: u64) -> SignedRecord {
-    SignedRecord::new(
-        Record::Assertion(Assertion {
-            subject: subject.into(),
-            predicate: "p".into(),
-            object: Object::Text(format!("value {n}")),
-            agent: "agent".into(),
-            confidence: 0.9,
-            timestamp: 1_700_000_000_000 + n as i64,
-            source: None,
-            valid_from: None,
-            valid_to: None,
-            lifecycle: Lifecycle::Proposed,
-            parent: None,
-            epoch: None,
-        }),
-        None,
-    )
-    .expect("valid assertion")
-}
-
-pub fn signed_assertion(key: &ed25519_dalek::SigningKey, subject: &str, n: u64) -> SignedRecord {
-    let rec = Record::Assertion(Assertion {
-        subject: subject.into(),
-        predicate: "signed".into(),
-        object: Object::Number(n as f64),
-        agent: sign::public_hex(key),
-        confidence: 1.0,
-        timestamp: 1_700_000_000_000 + n as i64,
-        source: None,
-        valid_from: None,
-        valid_to: None,
-        lifecycle: Lifecycle::Proposed,
-        parent: None,
-        epoch: None,
-    });
-    let sig = sign::sign(&rec, key);
-    SignedRecord::new(rec, Some(sig)).expect("valid signed assertion")
-}
-
-pub fn vote(target: RecordId, n: u64) -> SignedRecord {
-    SignedRecord::new(
-        Record::Vote(Vote {
-            target,
-            agent: format!("voter{n}"),
-            weight: 0.5,
-            timestamp: 1_700_000_000_000 + n as i64,
-        }),
-        None,
-    )
-    .expect("valid vote")
-}
-
-pub fn retraction(target: RecordId, n: u64) -> SignedRecord {
-    SignedRecord::new(
-        Record::Retraction(Retraction {
-            target,
-            agent: "agent".into(),
-            reason: Some(format!("reason {n}")),
-            timestamp: 1_700_000_000_000 + n as i64,
-        }),
-        None,
-    )
-    .expect("valid retraction")
-}
-
-pub fn trust(agent: &str, n: u64) -> SignedRecord {
-    SignedRecord::new(
-        Record::Trust(Trust {
-            agent: agent.into(),
-            score: 0.5,
-            issuer: "admin".into(),
-            timestamp: 1_700_000_000_000 + n as i64,
-        }),
-        None,
-    )
-    .expect("valid trust")
-}
-
-pub fn epoch(name: &str, supersedes: Option<RecordId>, n: u64) -> SignedRecord {
-    SignedRecord::new(
-        Record::Epoch(Epoch {
-            name: name.into(),
-            subject_prefix: String::new(),
-            supersedes,
-            reason: "test".into(),
-            agent: "admin".into(),
-            timestamp: 1_700_000_000_000 + n as i64,
-        }),
-        None,
-    )
-    .expect("valid epoch")
-}
 
 /// Appends records in order and panics on any rejection (test setup only).
 /// Works inside a multi-threaded tokio runtime (`Store::append` blocks).

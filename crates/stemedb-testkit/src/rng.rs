@@ -1,6 +1,6 @@
-//! A small seeded PRNG (SplitMix64): the same seed gives the same fault
-//! schedule and the same client choices (what each client writes and where
-//! it sends it); only the timing of a run is not reproducible.
+//! A small seeded PRNG (SplitMix64) for test schedules and inputs: the same
+//! seed gives the same sequence (the chaos test's fault schedule and client
+//! choices; crash points).
 
 /// SplitMix64 (Steele, Lea, Flood 2014): 64 bits of state, good enough
 /// mixing for test schedules, no dependency.
@@ -11,6 +11,14 @@ impl Rng {
     /// A generator for `seed`.
     pub fn new(seed: u64) -> Rng {
         Rng(seed)
+    }
+
+    /// A generator seeded from the clock.
+    pub fn from_time() -> Rng {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(1, |d| d.as_nanos() as u64);
+        Rng(nanos)
     }
 
     /// The next 64 random bits.

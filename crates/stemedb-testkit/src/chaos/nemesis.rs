@@ -11,9 +11,9 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::time::Duration;
 
-use super::rng::Rng;
-use crate::support::Nodes;
-use crate::support::tmpfs::Tmpfs;
+use crate::cluster::Nodes;
+use crate::rng::Rng;
+use crate::tmpfs::Tmpfs;
 
 /// Index of the node whose data directory is the tmpfs.
 pub const DISK_NODE: usize = 2;

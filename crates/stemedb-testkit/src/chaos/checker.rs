@@ -16,8 +16,9 @@ use std::time::Duration;
 use serde_json::Value;
 
 use super::client::{Outcome, Write};
-use super::rng::Rng;
-use crate::support::{call, json_of, replicas_of};
+use crate::cluster::replicas_of;
+use crate::http::{call, json_of};
+use crate::rng::Rng;
 
 /// The six lenses of SPEC §2.
 pub const LENSES: [&str; 6] = [

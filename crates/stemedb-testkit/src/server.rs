@@ -1,17 +1,18 @@
-//! Test harness: the real `stemedb-api` binary on a free loopback port with a
-//! temporary data dir, and a small blocking HTTP client.
-#![allow(dead_code)]
+//! One real `stemedb-api` process on a free loopback port with a temporary
+//! data directory (or one the test prepares), a blocking HTTP client bound
+//! to it, and JSON bodies for the requests the tests send.
 
 use std::fs::File;
 use std::io::Read;
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use stemedb_records::hlc::Hlc;
-use stemedb_records::{sign, wire};
+use stemedb_records::{SignedRecord, sign, wire};
+
+use crate::net::free_port;
 
 /// A response: status, headers we care about, body text.
 #[derive(Debug)]
@@ -41,13 +42,6 @@ impl Resp {
             assert_eq!(v["error"]["field"], json!(f), "field of {}", self.body);
         }
     }
-}
-
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
 }
 
 pub struct Server {
@@ -101,7 +95,7 @@ impl Server {
 
     /// A command for the binary with this server's settings.
     pub fn command(&self) -> Command {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_stemedb-api"));
+        let mut cmd = Command::new(crate::binary::api_bin());
         for (k, _) in std::env::vars_os() {
             if k.to_string_lossy().starts_with("STEMEDB_") {
                 cmd.env_remove(k);
@@ -290,6 +284,13 @@ pub fn assertion(subject: &str, predicate: &str, value: &str, agent: &str) -> Va
 
 /// A signed assertion body (agent = the key's public hex) and its id.
 pub fn signed_assertion(subject: &str, value: &str) -> (Value, String) {
+    let (body, rec) = signed_record(subject, value);
+    (body, rec.id().to_hex())
+}
+
+/// A signed assertion: its request body (agent = the key's public hex) and
+/// the record it stands for, signature included.
+pub fn signed_record(subject: &str, value: &str) -> (Value, SignedRecord) {
     let key = sign::generate_key().expect("key");
     let mut body = json!({
         "subject": subject, "predicate": "p",
@@ -299,5 +300,6 @@ pub fn signed_assertion(subject: &str, value: &str) -> (Value, String) {
     let rec = wire::parse_assertion(&body, &Hlc::new()).expect("valid");
     let sig = sign::sign(rec.record(), &key);
     body["signature"] = json!(hex::encode(sig));
-    (body, rec.id().to_hex())
+    let rec = SignedRecord::new(rec.record().clone(), Some(sig)).expect("signed");
+    (body, rec)
 }

@@ -1,74 +1,16 @@
-//! Shared harness for the cluster tests: real `stemedb-api` processes with
-//! generated TOML configs, each on its own IP (127.0.0.x, or an address in a
-//! network namespace from [`netns`]), an HTTP client, and polling helpers.
-//! Every process is killed when its [`Nodes`] is dropped, also when an
-//! assertion fails.
+//! Clusters of real `stemedb-api` processes with generated TOML configs, each
+//! on its own IP (127.0.0.x, or an address in a network namespace from
+//! [`crate::netns`]). Every process is killed when its [`Nodes`] is dropped,
+//! also when an assertion fails.
 
-#![allow(dead_code)] // each test binary uses a different part of the harness
-
-pub mod netns;
-pub mod ops;
-pub mod tmpfs;
-
-use std::net::{TcpListener, UdpSocket};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::{Value, json};
 
-fn agent() -> ureq::Agent {
-    ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_global(Some(Duration::from_secs(10)))
-        .build()
-        .into()
-}
-
-/// (status, Retry-After, body); status 0 when the request failed.
-pub fn call(method: &str, url: &str, body: Option<&Value>) -> (u16, Option<String>, String) {
-    call_raw(
-        method,
-        url,
-        body.map(|b| ("application/json", b.to_string())),
-    )
-}
-
-/// Like [`call`] with a raw body and content type.
-pub fn call_raw(
-    method: &str,
-    url: &str,
-    body: Option<(&str, String)>,
-) -> (u16, Option<String>, String) {
-    let a = agent();
-    let resp = match (method, body) {
-        ("POST", Some((ct, b))) => a.post(url).header("content-type", ct).send(b.as_bytes()),
-        ("POST", None) => a.post(url).send_empty(),
-        _ => a.get(url).call(),
-    };
-    match resp {
-        Ok(mut r) => {
-            let retry = r
-                .headers()
-                .get("retry-after")
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_owned);
-            let status = r.status().as_u16();
-            (
-                status,
-                retry,
-                r.body_mut().read_to_string().unwrap_or_default(),
-            )
-        }
-        Err(_) => (0, None, String::new()),
-    }
-}
-
-/// Parses a body, `Null` when it is not JSON.
-pub fn json_of(body: &str) -> Value {
-    serde_json::from_str(body).unwrap_or(Value::Null)
-}
+use crate::http::{call, json_of};
+use crate::{netns, poll::eventually};
 
 /// An unstamped assertion on `subject` (the receiving node stamps it).
 pub fn assertion(subject: &str, value: &str) -> Value {
@@ -76,40 +18,10 @@ pub fn assertion(subject: &str, value: &str) -> Value {
            "object": {"type": "text", "value": value}, "agent": "tester"})
 }
 
-/// Polls `f` every 200 ms until it returns `Some` or `limit` passes.
-pub fn eventually<T>(limit: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
-    let started = Instant::now();
-    loop {
-        if let Some(v) = f() {
-            return Some(v);
-        }
-        if started.elapsed() > limit {
-            return None;
-        }
-        thread::sleep(Duration::from_millis(200));
-    }
-}
-
 /// Replica ids of `subject`'s partition among `members` (factor 2), as every node computes them.
 pub fn replicas_of(subject: &str, members: &[&str]) -> Vec<String> {
     let p = stemedb_storage::partition::of_subject(subject);
     stemedb_cluster::placement::replicas(p, members, 2)
-}
-
-/// Whether every port of the seed's layout at `base` is free on each of `ips`.
-pub fn ports_free(ips: &[&str], base: u16) -> bool {
-    ips.iter().all(|ip| {
-        (0..3).all(|i| TcpListener::bind((*ip, base + i)).is_ok())
-            && UdpSocket::bind((*ip, base + 3)).is_ok()
-    })
-}
-
-/// The first of the usual port layouts free on every one of `ips`.
-pub fn free_base(ips: &[&str]) -> u16 {
-    [18180u16, 28180, 38180, 48180]
-        .into_iter()
-        .find(|b| ports_free(ips, *b))
-        .expect("no free port layout")
 }
 
 /// One node: its name, IP, directory (config, data, log) and process.
@@ -278,14 +190,11 @@ impl Nodes {
             .append(true)
             .open(n.dir.join("log"))
             .expect("log");
-        // STEMEDB_TEST_API_BIN runs the tests against another build (e.g. an
-        // older one, to show a regression test fails there).
-        let built = env!("CARGO_BIN_EXE_stemedb-api");
-        let bin = std::env::var("STEMEDB_TEST_API_BIN").unwrap_or_else(|_| built.to_owned());
+        let bin = crate::binary::api_bin();
         let mut cmd = match &n.netns {
             Some(ns) => {
                 let mut c = Command::new("ip");
-                c.args(["netns", "exec", ns, &bin]);
+                c.args(["netns", "exec", ns]).arg(&bin);
                 c
             }
             None => Command::new(&bin),

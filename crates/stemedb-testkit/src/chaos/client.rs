@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use stemedb_records::hlc::Hlc;
 
-use super::rng::Rng;
+use crate::rng::Rng;
 
 /// Timestamps start here (2023-11-14); each client owns a range of 10^9 ms.
 const BASE_TS: i64 = 1_700_000_000_000;

@@ -9,23 +9,22 @@
 //! line printed is the summary
 //! `acknowledged=N failed=N unknown=N lost=N duplicated=N stale_reads=N lens_divergent=N converged_in=Xs`.
 //!
-//! Used by `tests/chaos.rs` (a short schedule in `cargo test`, a long one
+//! Used by `crates/stemedb-server/tests/chaos.rs` (a short schedule in `cargo test`, a long one
 //! through `scripts/chaos.sh --duration S --seed N`).
 
 pub mod checker;
 pub mod client;
 pub mod nemesis;
-pub mod rng;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::support::Nodes;
-use crate::support::tmpfs::Tmpfs;
+use crate::cluster::Nodes;
+use crate::rng::Rng;
+use crate::tmpfs::Tmpfs;
 use client::{Outcome, Target};
 use nemesis::{DISK_NODE, Nemesis};
-use rng::Rng;
 
 const NAMES: [&str; 3] = ["node1", "node2", "node3"];
 const MIB: u64 = 1024 * 1024;
