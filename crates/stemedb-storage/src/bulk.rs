@@ -6,9 +6,10 @@
 //! One thread reads, CRC-checks, decodes and re-hashes frames and turns each
 //! record into its index entries ([`crate::index::entries`], the same
 //! definition the commit path uses). The calling thread gathers the entries
-//! of a run (up to half the memtable budget, `index_write_buffer_bytes`),
-//! sorts each keyspace's entries and writes them as one sorted table run per
-//! keyspace with fjall's ingestion, then writes the checkpoint. Retractions
+//! of a run (up to half the memtable budget, `index_write_buffer_bytes`);
+//! a writer thread sorts each keyspace's entries and writes them as one
+//! sorted table run per keyspace with fjall's ingestion, then writes the
+//! checkpoint, while the next run gathers. Retractions
 //! and votes are filed under their target's subject and predicate, so they
 //! are indexed at the end of their run, once the run's own ids are sorted and
 //! searchable (a target is only taken from an earlier log position, as in
@@ -147,31 +148,67 @@ fn prepare(reader: &LogReader, from: LogPos, tx: &SyncSender<Message>) {
     let _ = tx.send(last);
 }
 
-/// The applying side: gathers runs, writes them, checkpoints after each.
+/// The applying side: gathers runs and has each written (sorted tables,
+/// then its checkpoint) on a thread of its own while the next run gathers,
+/// so decoding goes on while a run is sorted and written. A run is written
+/// only after the one before it is complete: its retractions and votes may
+/// look targets up in the earlier runs' tables, and checkpoints advance in
+/// log order. At most two runs are held: the one being written and the one
+/// gathering.
 fn apply(idx: &Indexes, reader: &LogReader, rx: &Receiver<Message>) -> Result<u64> {
     let budget = idx.write_buffer_bytes() / 2;
-    let mut run = Run::default();
-    let mut total = 0u64;
-    loop {
-        match rx.recv() {
-            Ok(Message::Prepared(p)) => {
-                if run.held() as u64 >= budget {
-                    std::mem::take(&mut run).finish(idx, reader, p.first)?;
+    std::thread::scope(|scope| {
+        let mut run = Run::default();
+        let mut writing: Option<std::thread::ScopedJoinHandle<'_, Result<()>>> = None;
+        let mut total = 0u64;
+        loop {
+            match rx.recv() {
+                Ok(Message::Prepared(p)) => {
+                    if run.held() as u64 >= budget {
+                        written(writing.take())?;
+                        let full = std::mem::take(&mut run);
+                        let end = p.first;
+                        let handle = std::thread::Builder::new()
+                            .name("stemedb-replay-run".into())
+                            .spawn_scoped(scope, move || full.finish(idx, reader, end))
+                            .map_err(|e| {
+                                StorageError::Failed(format!("starting a replay run writer: {e}"))
+                            })?;
+                        writing = Some(handle);
+                    }
+                    total += p.records;
+                    if let Err(e) = run.add(p) {
+                        let _ = written(writing.take());
+                        return Err(e);
+                    }
                 }
-                total += p.records;
-                run.add(p)?;
-            }
-            Ok(Message::End(end)) => {
-                run.finish(idx, reader, end)?;
-                return Ok(total);
-            }
-            Ok(Message::Failed(e)) => return Err(e),
-            Err(_) => {
-                return Err(StorageError::Failed(
-                    "replay decoder stopped without reaching the end of the log".into(),
-                ));
+                Ok(Message::End(end)) => {
+                    written(writing.take())?;
+                    run.finish(idx, reader, end)?;
+                    return Ok(total);
+                }
+                Ok(Message::Failed(e)) => {
+                    written(writing.take())?;
+                    return Err(e);
+                }
+                Err(_) => {
+                    written(writing.take())?;
+                    return Err(StorageError::Failed(
+                        "replay decoder stopped without reaching the end of the log".into(),
+                    ));
+                }
             }
         }
+    })
+}
+
+/// Waits for a run's writer, if one is running, and returns its outcome.
+fn written(writer: Option<std::thread::ScopedJoinHandle<'_, Result<()>>>) -> Result<()> {
+    match writer {
+        None => Ok(()),
+        Some(h) => h
+            .join()
+            .map_err(|_| StorageError::Failed("replay run writer panicked".into()))?,
     }
 }
 

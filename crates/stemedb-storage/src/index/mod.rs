@@ -20,6 +20,7 @@ pub mod keys;
 
 use std::path::Path;
 
+use fjall::config::FilterPolicy;
 use fjall::{Database, Keyspace, KeyspaceCreateOptions, OwnedWriteBatch};
 use stemedb_records::{Kind, Record, RecordId, SignedRecord};
 
@@ -29,6 +30,9 @@ use crate::log::LogPos;
 use crate::partition;
 
 const CHECKPOINT: &[u8] = b"checkpoint";
+
+/// Keyspaces read by key (point lookups); they keep bloom filters.
+const POINT_READ: [&str; 2] = ["ids", "meta"];
 
 /// Names of all index keyspaces (excluding `meta`).
 pub const KEYSPACES: [&str; 8] = [
@@ -195,7 +199,16 @@ impl Indexes {
         let memtable = (cfg.index_write_buffer_bytes / KEYSPACES.len() as u64).max(1 << 20);
         let ks = |name: &str| {
             db.keyspace(name, || {
-                KeyspaceCreateOptions::default().max_memtable_size(memtable)
+                let opts = KeyspaceCreateOptions::default().max_memtable_size(memtable);
+                // Only `ids` (and `meta`) are read by key; every other
+                // keyspace is only scanned by prefix, which bloom filters
+                // cannot answer. Without filters their tables are smaller
+                // and flushes, compactions and bulk runs skip hashing every key.
+                if POINT_READ.contains(&name) {
+                    opts
+                } else {
+                    opts.filter_policy(FilterPolicy::disabled())
+                }
             })
         };
         Ok(Indexes {
