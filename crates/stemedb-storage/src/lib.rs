@@ -9,7 +9,9 @@
 //! - [`index`]: fjall keyspaces derived from the log, with a checkpoint of
 //!   the applied log position.
 //! - `apply` (private): log frame → index entries, shared by commit, replay and rebuild.
-//! - [`store`]: [`Store`], the public API.
+//! - [`store`]: [`Store`], the public API: open, append, rebuild, verify;
+//!   `store::read` holds its reads (records, subject entries, listings, trust,
+//!   partition ids, log scans).
 //! - [`backup`]: online backup, verify and (point-in-time) restore.
 //! - [`partition`]: subject → partition for placement and Merkle sync.
 //! - [`space`]: the free-space floor (`min_free_bytes`) checked before each group commit.
