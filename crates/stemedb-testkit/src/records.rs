@@ -21,36 +21,21 @@ pub fn claim(subject: &str, predicate: &str, value: &str, agent: &str, ts: i64) 
     .expect("valid claim")
 }
 
-/// An unsigned assertion `subject p "value n"` by `agent`.
-pub fn assertion(subject: &str, n: u64) -> SignedRecord {
-    SignedRecord::new(
-        Record::Assertion(Assertion {
-            subject: subject.into(),
-            predicate: "p".into(),
-            object: Object::Text(format!("value {n}")),
-            agent: "agent".into(),
-            confidence: 0.9,
-            timestamp: T0 + n as i64,
-            source: None,
-            valid_from: None,
-            valid_to: None,
-            lifecycle: Lifecycle::Proposed,
-            parent: None,
-            epoch: None,
-        }),
-        None,
-    )
-    .expect("valid assertion")
-}
-
-/// An assertion signed by `key` (its agent is the key's public hex).
-pub fn signed_assertion(key: &ed25519_dalek::SigningKey, subject: &str, n: u64) -> SignedRecord {
-    let rec = Record::Assertion(Assertion {
+/// An assertion record with no optional fields, timestamped `T0 + n`.
+fn plain(
+    subject: &str,
+    predicate: &str,
+    object: Object,
+    agent: String,
+    confidence: f64,
+    n: u64,
+) -> Record {
+    Record::Assertion(Assertion {
         subject: subject.into(),
-        predicate: "signed".into(),
-        object: Object::Number(n as f64),
-        agent: sign::public_hex(key),
-        confidence: 1.0,
+        predicate: predicate.into(),
+        object,
+        agent,
+        confidence,
         timestamp: T0 + n as i64,
         source: None,
         valid_from: None,
@@ -58,7 +43,32 @@ pub fn signed_assertion(key: &ed25519_dalek::SigningKey, subject: &str, n: u64) 
         lifecycle: Lifecycle::Proposed,
         parent: None,
         epoch: None,
-    });
+    })
+}
+
+/// An unsigned assertion `subject p "value n"` by `agent`.
+pub fn assertion(subject: &str, n: u64) -> SignedRecord {
+    let rec = plain(
+        subject,
+        "p",
+        Object::Text(format!("value {n}")),
+        "agent".into(),
+        0.9,
+        n,
+    );
+    SignedRecord::new(rec, None).expect("valid assertion")
+}
+
+/// An assertion signed by `key` (its agent is the key's public hex).
+pub fn signed_assertion(key: &ed25519_dalek::SigningKey, subject: &str, n: u64) -> SignedRecord {
+    let rec = plain(
+        subject,
+        "signed",
+        Object::Number(n as f64),
+        sign::public_hex(key),
+        1.0,
+        n,
+    );
     let sig = sign::sign(&rec, key);
     SignedRecord::new(rec, Some(sig)).expect("valid signed assertion")
 }
