@@ -107,11 +107,13 @@ pub struct TrustIn {
 pub struct EpochIn {
     /// Name of the paradigm.
     pub name: String,
-    /// Subjects it applies to.
+    /// Subjects it applies to; empty or absent: every subject.
+    #[serde(default)]
     pub subject_prefix: String,
     /// Epoch id it supersedes, or null.
     pub supersedes: Option<String>,
-    /// Why.
+    /// Why; empty when absent.
+    #[serde(default)]
     pub reason: String,
     /// Who declares it.
     pub agent: String,
