@@ -27,6 +27,11 @@ mod peers;
 mod query;
 mod storage;
 
+/// The allocator of the server binary (`stemedb-api`), so that what the
+/// storage and query benchmarks measure is what the server would do.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Peak resident set size of this process (VmHWM), MiB.
 pub fn peak_rss_mib() -> f64 {
     std::fs::read_to_string("/proc/self/status")

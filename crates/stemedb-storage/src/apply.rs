@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use fjall::OwnedWriteBatch;
 use stemedb_records::{Kind, RecordId, SignedRecord};
 
+use crate::digest::BucketDigests;
 use crate::error::Result;
 use crate::index::{Filed, IndexKeyspace, Indexes, Placement, entries};
 use crate::log::{LogPos, LogReader};
@@ -191,12 +192,7 @@ const BULK_FROM_BYTES: u64 = 8 * 1024 * 1024;
 /// Whether replaying from `from` to `end` is long enough for bulk runs.
 /// Segments between them count as full (`segment_size`).
 pub(crate) fn wants_bulk(from: LogPos, end: LogPos, segment_size: u64) -> bool {
-    let ahead = if end.segment > from.segment {
-        u64::from(end.segment - from.segment) * segment_size + u64::from(end.offset)
-    } else {
-        u64::from(end.offset.saturating_sub(from.offset))
-    };
-    ahead >= BULK_FROM_BYTES
+    from.bytes_until(end, segment_size) >= BULK_FROM_BYTES
 }
 /// Records per hand-off from the decoding thread to the applying one.
 const DECODE_CHUNK: usize = 256;
@@ -218,9 +214,16 @@ enum Decoded {
 /// batch boundaries and checkpoints. With `bulk` (a long replay into an
 /// empty index directory), entries are written as sorted table runs instead
 /// (see [`crate::bulk`]).
-pub(crate) fn replay(idx: &Indexes, reader: &LogReader, from: LogPos, bulk: bool) -> Result<u64> {
+/// Records applied, and with `bulk` the bucket digests it computed (see
+/// [`crate::bulk::replay`]).
+pub(crate) fn replay(
+    idx: &Indexes,
+    reader: &LogReader,
+    from: LogPos,
+    bulk: bool,
+) -> Result<(u64, Option<BucketDigests>)> {
     if bulk {
-        return crate::bulk::replay(idx, reader, from);
+        return crate::bulk::replay(idx, reader, from).map(|(n, d)| (n, Some(d)));
     }
     let (tx, rx) = std::sync::mpsc::sync_channel::<Decoded>(DECODE_QUEUE);
     std::thread::scope(|scope| {
@@ -234,7 +237,7 @@ pub(crate) fn replay(idx: &Indexes, reader: &LogReader, from: LogPos, bulk: bool
         // On an apply error the receiver goes away first, which stops the decoder.
         drop(rx);
         let _ = decoder.join();
-        applied
+        applied.map(|n| (n, None))
     })
 }
 

@@ -31,6 +31,7 @@ use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use stemedb_records::{Kind, SignedRecord};
 
 use crate::apply::{count_indexed, placement_at};
+use crate::digest::BucketDigests;
 use crate::error::{Result, StorageError};
 use crate::index::{Filed, IndexKeyspace, Indexes, entries, keys};
 use crate::log::{LogPos, LogReader};
@@ -42,20 +43,28 @@ const QUEUE: usize = 16;
 /// Memory counted per deferred record besides twice its stored size.
 const DEFERRED_OVERHEAD: usize = 128;
 
-/// Replays the log from `from` in bulk runs; returns records applied.
-pub(crate) fn replay(idx: &Indexes, reader: &LogReader, from: LogPos) -> Result<u64> {
+/// Replays the log from `from` in bulk runs; returns records applied and
+/// the bucket digests of the `part` entries written (every record's: the
+/// index directory was empty).
+pub(crate) fn replay(
+    idx: &Indexes,
+    reader: &LogReader,
+    from: LogPos,
+) -> Result<(u64, BucketDigests)> {
+    let digests = BucketDigests::new();
     let (tx, rx) = sync_channel::<Message>(QUEUE);
     std::thread::scope(|scope| {
         let decoder = std::thread::Builder::new()
             .name("stemedb-replay-decode".into())
             .spawn_scoped(scope, move || prepare(reader, from, &tx))
             .map_err(|e| StorageError::Failed(format!("starting replay decoder: {e}")))?;
-        let applied = apply(idx, reader, &rx);
+        let applied = apply(idx, reader, &digests, &rx);
         // On an apply error the receiver goes away first, which stops the decoder.
         drop(rx);
         let _ = decoder.join();
         applied
     })
+    .map(|n| (n, digests))
 }
 
 /// A chunk of records prepared by the decoding thread.
@@ -155,7 +164,12 @@ fn prepare(reader: &LogReader, from: LogPos, tx: &SyncSender<Message>) {
 /// look targets up in the earlier runs' tables, and checkpoints advance in
 /// log order. At most two runs are held: the one being written and the one
 /// gathering.
-fn apply(idx: &Indexes, reader: &LogReader, rx: &Receiver<Message>) -> Result<u64> {
+fn apply(
+    idx: &Indexes,
+    reader: &LogReader,
+    digests: &BucketDigests,
+    rx: &Receiver<Message>,
+) -> Result<u64> {
     let budget = idx.write_buffer_bytes() / 2;
     std::thread::scope(|scope| {
         let mut run = Run::default();
@@ -170,7 +184,7 @@ fn apply(idx: &Indexes, reader: &LogReader, rx: &Receiver<Message>) -> Result<u6
                         let end = p.first;
                         let handle = std::thread::Builder::new()
                             .name("stemedb-replay-run".into())
-                            .spawn_scoped(scope, move || full.finish(idx, reader, end))
+                            .spawn_scoped(scope, move || full.finish(idx, reader, digests, end))
                             .map_err(|e| {
                                 StorageError::Failed(format!("starting a replay run writer: {e}"))
                             })?;
@@ -184,7 +198,7 @@ fn apply(idx: &Indexes, reader: &LogReader, rx: &Receiver<Message>) -> Result<u6
                 }
                 Ok(Message::End(end)) => {
                     written(writing.take())?;
-                    run.finish(idx, reader, end)?;
+                    run.finish(idx, reader, digests, end)?;
                     return Ok(total);
                 }
                 Ok(Message::Failed(e)) => {
@@ -238,8 +252,15 @@ impl Run {
     }
 
     /// Files the deferred records, writes the run's tables, then the
-    /// checkpoint `end` (the position just past the run's last record).
-    fn finish(mut self, idx: &Indexes, reader: &LogReader, end: LogPos) -> Result<()> {
+    /// checkpoint `end` (the position just past the run's last record);
+    /// folds the run's `part` entries into `digests`.
+    fn finish(
+        mut self,
+        idx: &Indexes,
+        reader: &LogReader,
+        digests: &BucketDigests,
+        end: LogPos,
+    ) -> Result<()> {
         if !self.deferred.is_empty() {
             // File every deferred record first, then add their entries: the
             // searched `ids` entries must stay sorted while they are searched.
@@ -266,7 +287,7 @@ impl Run {
                 });
             }
         }
-        self.entries.ingest(idx)?;
+        self.entries.ingest(idx, digests)?;
         let mut batch = idx.batch();
         idx.set_checkpoint(&mut batch, end);
         batch.commit()?;
@@ -385,8 +406,9 @@ impl BulkEntries {
     }
 
     /// Sorts each keyspace's entries and writes them as new tables; the
-    /// keyspaces are split between this thread and one more.
-    fn ingest(self, idx: &Indexes) -> Result<()> {
+    /// keyspaces are split between this thread and one more. The `part`
+    /// entries written are folded into `digests`.
+    fn ingest(self, idx: &Indexes, digests: &BucketDigests) -> Result<()> {
         let mut work: Vec<(IndexKeyspace, Entries)> = IndexKeyspace::ALL
             .into_iter()
             .zip(self.per_keyspace)
@@ -402,12 +424,12 @@ impl BulkEntries {
                 .spawn_scoped(scope, move || {
                     theirs
                         .into_iter()
-                        .try_for_each(|(_, (ks, e))| ingest_keyspace(idx, ks, e))
+                        .try_for_each(|(_, (ks, e))| ingest_keyspace(idx, ks, e, digests))
                 })
                 .map_err(|e| StorageError::Failed(format!("starting replay ingest: {e}")))?;
             let here = mine
                 .into_iter()
-                .try_for_each(|(_, (ks, e))| ingest_keyspace(idx, ks, e));
+                .try_for_each(|(_, (ks, e))| ingest_keyspace(idx, ks, e, digests));
             let there = other
                 .join()
                 .map_err(|_| StorageError::Failed("replay ingest thread panicked".into()))?;
@@ -416,9 +438,16 @@ impl BulkEntries {
     }
 }
 
-/// Sorts one keyspace's entries and writes them as a new sorted table run.
-fn ingest_keyspace(idx: &Indexes, ks: IndexKeyspace, mut e: Entries) -> Result<()> {
+/// Sorts one keyspace's entries and writes them as a new sorted table run;
+/// `part` keys written are folded into `digests`.
+fn ingest_keyspace(
+    idx: &Indexes,
+    ks: IndexKeyspace,
+    mut e: Entries,
+    digests: &BucketDigests,
+) -> Result<()> {
     e.sort();
+    let part = ks == IndexKeyspace::Part;
     let mut ingestion = idx.keyspace(ks).start_ingestion()?;
     for (i, it) in e.items.iter().enumerate() {
         // Of equal keys, the last (latest in the log) is kept.
@@ -429,6 +458,9 @@ fn ingest_keyspace(idx: &Indexes, ks: IndexKeyspace, mut e: Entries) -> Result<(
             continue;
         }
         ingestion.write(e.key(it), e.value(it))?;
+        if part {
+            digests.fold_part_key(e.key(it));
+        }
     }
     ingestion.finish()?;
     Ok(())

@@ -4,8 +4,11 @@
 //! root is `BLAKE3(bucket digests)`.
 //!
 //! The store maintains them itself: the commit thread folds every created
-//! record in before it answers, and opening (after tail replay) and rebuild
-//! recompute them from the `part` index. A record that is stored is
+//! record in before it answers; opening (after tail replay) and rebuild
+//! recompute them from the `part` index, and a bulk replay (`crate::bulk`)
+//! folds the `part` entries as it writes them (every id occurs once in the
+//! log: the commit thread never writes a stored or in-flight id again, and
+//! `Store::verify` checks it). A record that is stored is
 //! therefore always in the digests, whatever happens to the request that
 //! carried it — anti-entropy (`stemedb-replication`) reads them from here.
 
@@ -85,21 +88,28 @@ impl BucketDigests {
         let fresh = BucketDigests::new();
         let mut n = 0u64;
         for kv in idx.part.iter() {
-            let k = kv.key()?;
-            if k.len() != 34 {
-                continue;
+            if fresh.fold_part_key(&kv.key()?) {
+                n += 1;
             }
-            let p = u16::from_be_bytes([k[0], k[1]]);
-            let mut id = [0u8; 32];
-            id.copy_from_slice(&k[2..]);
-            fresh.fold(p, RecordId(id));
-            n += 1;
         }
         for (mine, new) in self.parts.iter().zip(fresh.parts) {
             let new = new.into_inner().unwrap_or_else(|e| e.into_inner());
             *mine.write().unwrap_or_else(|e| e.into_inner()) = new;
         }
         Ok(n)
+    }
+
+    /// Folds in the record a `part` index key names (`partition u16 BE ‖ id`);
+    /// false (nothing folded) for a key of another length.
+    pub(crate) fn fold_part_key(&self, key: &[u8]) -> bool {
+        let Some((p, id)) = key.split_first_chunk::<2>() else {
+            return false;
+        };
+        let Ok(id) = <[u8; 32]>::try_from(id) else {
+            return false;
+        };
+        self.fold(u16::from_be_bytes(*p), RecordId(id));
+        true
     }
 
     /// Folds one record into its partition's bucket (XOR: folding twice removes it).

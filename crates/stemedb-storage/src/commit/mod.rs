@@ -396,7 +396,7 @@ impl Committer {
     fn rebuild(&mut self) -> Result<u64> {
         let started = Instant::now();
         self.idx.clear()?;
-        let n = replay(
+        let (n, _) = replay(
             &self.idx,
             &self.reader,
             LogPos::START,

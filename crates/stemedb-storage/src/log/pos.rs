@@ -16,6 +16,19 @@ impl LogPos {
         offset: 0,
     };
 
+    /// Log bytes from here to `end`, counting segments in between as full
+    /// (`segment_size`): an estimate, exact within one segment.
+    pub fn bytes_until(self, end: LogPos, segment_size: u64) -> u64 {
+        if end.segment > self.segment {
+            u64::from(end.segment - self.segment) * segment_size + u64::from(end.offset)
+                - u64::from(self.offset).min(segment_size)
+        } else if end.segment == self.segment {
+            u64::from(end.offset.saturating_sub(self.offset))
+        } else {
+            0
+        }
+    }
+
     /// 8 bytes, big-endian so byte order is log order.
     pub fn to_bytes(self) -> [u8; 8] {
         let mut b = [0u8; 8];

@@ -202,11 +202,15 @@ impl Store {
             drop(idx);
             idx = Indexes::recreate(&index_dir, &cfg)?;
         }
-        let replayed = replay(&idx, &reader, from, bulk)?;
+        let (replayed, bulk_digests) = replay(&idx, &reader, from, bulk)?;
         let idx = Arc::new(idx);
         let epochs = load_epochs(&idx, &reader)?;
-        // After tail replay the `part` index holds every stored record.
-        let digests = BucketDigests::load(&idx)?;
+        // A bulk replay computed them from every `part` entry it wrote;
+        // otherwise the `part` index holds every stored record after tail replay.
+        let digests = match bulk_digests {
+            Some(d) => d,
+            None => BucketDigests::load(&idx)?,
+        };
         let shared = Arc::new(Shared {
             digests,
             failed: Mutex::new(None),
