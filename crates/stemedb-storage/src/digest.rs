@@ -4,8 +4,11 @@
 //! root is `BLAKE3(bucket digests)`.
 //!
 //! The store maintains them itself: the commit thread folds every created
-//! record in before it answers; opening (after tail replay) and rebuild
-//! recompute them from the `part` index, and a bulk replay (`crate::bulk`)
+//! record in before it answers; a clean close saves them in the index's
+//! `meta` keyspace under the checkpoint they cover, and an open that finds
+//! that checkpoint unchanged and nothing to replay loads them (one read
+//! instead of a walk over every record's `part` entry); otherwise opening
+//! (after tail replay) and rebuild recompute them from the `part` index, and a bulk replay (`crate::bulk`)
 //! folds the `part` entries as it writes them (every id occurs once in the
 //! log: the commit thread never writes a stored or in-flight id again, and
 //! `Store::verify` checks it). A record that is stored is
@@ -18,6 +21,7 @@ use stemedb_records::RecordId;
 
 use crate::error::Result;
 use crate::index::Indexes;
+use crate::log::LogPos;
 use crate::partition;
 
 /// Buckets per partition.
@@ -28,6 +32,11 @@ pub type Digest = [u8; 32];
 
 /// Number of partition slots: the hashed partitions plus [`partition::GLOBAL`].
 const SLOTS: usize = partition::PARTITIONS as usize + 1;
+
+/// Format of saved digests: version ‖ checkpoint (8 bytes) ‖ every slot's
+/// buckets in slot order.
+const SAVED_VERSION: u8 = 1;
+const SAVED_LEN: usize = 1 + 8 + SLOTS * BUCKETS * 32;
 
 /// Every partition the digests track: `0..PARTITIONS` and `GLOBAL`.
 pub fn all_partitions() -> Vec<u16> {
@@ -97,6 +106,46 @@ impl BucketDigests {
             *mine.write().unwrap_or_else(|e| e.into_inner()) = new;
         }
         Ok(n)
+    }
+
+    /// Saves the digests under the index's checkpoint, for [`Self::saved`]:
+    /// only at a clean close, when every record written is applied. Digests
+    /// are a function of the records before the checkpoint, so a later open
+    /// may use them exactly when the checkpoint is still the same.
+    pub(crate) fn save(&self, idx: &Indexes) -> Result<()> {
+        let Some(at) = idx.checkpoint()? else {
+            return Ok(());
+        };
+        let mut v = Vec::with_capacity(SAVED_LEN);
+        v.push(SAVED_VERSION);
+        v.extend_from_slice(&at.to_bytes());
+        for part in &self.parts {
+            let g = part.read().unwrap_or_else(|e| e.into_inner());
+            for d in g.iter() {
+                v.extend_from_slice(d);
+            }
+        }
+        idx.save_digests(v)
+    }
+
+    /// The digests saved by [`Self::save`] if they cover exactly the
+    /// checkpoint `at`; `None` if none were saved, they cover another
+    /// checkpoint, or their format is not this one's.
+    pub(crate) fn saved(idx: &Indexes, at: LogPos) -> Result<Option<Self>> {
+        let Some(v) = idx.saved_digests()? else {
+            return Ok(None);
+        };
+        if v.len() != SAVED_LEN || v[0] != SAVED_VERSION || v[1..9] != at.to_bytes() {
+            return Ok(None);
+        }
+        let d = BucketDigests::new();
+        for (part, bytes) in d.parts.iter().zip(v[9..].chunks_exact(BUCKETS * 32)) {
+            let mut g = part.write().unwrap_or_else(|e| e.into_inner());
+            for (bucket, b) in g.iter_mut().zip(bytes.chunks_exact(32)) {
+                bucket.copy_from_slice(b);
+            }
+        }
+        Ok(Some(d))
     }
 
     /// Folds in the record a `part` index key names (`partition u16 BE ‖ id`);

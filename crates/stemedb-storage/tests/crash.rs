@@ -104,6 +104,7 @@ fn sigkill_never_loses_acknowledged_appends() {
         all_acked.extend(acked.iter().copied());
 
         let store = open_small(dir.path());
+        let opened = store.digests().roots();
         for id in &all_acked {
             let got = store.get(*id).unwrap();
             assert!(
@@ -119,6 +120,15 @@ fn sigkill_never_loses_acknowledged_appends() {
             report.problems
         );
         assert!(report.records as usize >= all_acked.len());
+        // The Merkle digests as opened (saved at the last clean close, which
+        // the child's writes made stale, or recomputed) are the rebuilt ones.
+        store.rebuild().unwrap();
+        assert_eq!(
+            store.digests().roots(),
+            opened,
+            "round {round}: digests as opened (saved: {})",
+            store.open_report().digests_saved
+        );
         store.close();
     }
     assert!(

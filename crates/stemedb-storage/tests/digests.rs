@@ -128,6 +128,11 @@ fn digests_match_after_incremental_appends_rebuild_and_tail_replay() {
     let incremental;
     {
         let store = open(dir.path());
+        assert!(
+            store.open_report().digests_saved,
+            "a clean close saves the digests and nothing was written since"
+        );
+        assert_eq!(snapshot(store.digests()), model(&expected), "as saved");
         expected.extend(write_mixed(&store, 2, 300));
         incremental = snapshot(store.digests());
         // The digests are exactly the XOR of the created records by partition.
@@ -153,6 +158,10 @@ fn digests_match_after_incremental_appends_rebuild_and_tail_replay() {
         store.open_report()
     );
     assert!(!store.open_report().rebuilt);
+    assert!(
+        !store.open_report().digests_saved,
+        "records were replayed past the checkpoint the saved digests cover"
+    );
     assert_eq!(snapshot(store.digests()), incremental, "after tail replay");
     // And the commit path keeps folding after a replay.
     let extra = store
@@ -162,6 +171,16 @@ fn digests_match_after_incremental_appends_rebuild_and_tail_replay() {
     assert_ne!(snapshot(store.digests()), incremental);
     expected.push((extra.id, extra.partition));
     assert_eq!(snapshot(store.digests()), model(&expected));
+    store.close();
+    drop(store);
+    // A clean close saves them again; the next open loads them as saved.
+    let store = open(dir.path());
+    assert_eq!(store.open_report().replayed, 0);
+    assert!(store.open_report().digests_saved);
+    assert_eq!(snapshot(store.digests()), model(&expected), "reopened");
+    // A rebuild recomputes them (and clears the saved copy with the index).
+    store.rebuild().unwrap();
+    assert_eq!(snapshot(store.digests()), model(&expected), "rebuilt");
 }
 
 /// The digests computed independently of the store: bucket `id[0]` of the
@@ -178,4 +197,68 @@ fn model(records: &[(stemedb_records::RecordId, u16)]) -> Vec<(u16, Digest)> {
         .into_iter()
         .map(|p| (p, root_of(parts.get(&p).unwrap_or(&[[0u8; 32]; BUCKETS]))))
         .collect()
+}
+
+const CHILD_ENV: &str = "STEMEDB_DIGESTS_CHILD_DIR";
+
+/// The child of [`saved_digests_of_an_earlier_checkpoint_are_not_used`]:
+/// appends, makes the index (and its checkpoint) durable, says so and waits
+/// to be killed — a crash after the index caught up with the log.
+#[test]
+fn digests_child_writes_then_is_killed() {
+    let Ok(dir) = std::env::var(CHILD_ENV) else {
+        return;
+    };
+    let store = open(std::path::Path::new(&dir));
+    for i in 0..50 {
+        store
+            .append(vec![claim(&format!("child:{i}"), "p", "v", "alice", i)])
+            .unwrap();
+    }
+    store.flush_indexes().unwrap();
+    println!("READY");
+    std::thread::sleep(std::time::Duration::from_secs(60));
+}
+
+/// Digests saved at a clean close cover that close's checkpoint only: after a
+/// crash that left the index caught up (nothing to replay) at a later
+/// checkpoint, opening recomputes them.
+#[test]
+fn saved_digests_of_an_earlier_checkpoint_are_not_used() {
+    use std::io::BufRead;
+    if std::env::var(CHILD_ENV).is_ok() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mut expected = Vec::new();
+    {
+        let store = open(dir.path());
+        expected.extend(write_mixed(&store, 1, 100));
+        store.close();
+    }
+    let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "digests_child_writes_then_is_killed",
+            "--exact",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(CHILD_ENV, dir.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    let ready = stdout.lines().any(|l| l.is_ok_and(|l| l.contains("READY")));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(ready, "the child wrote and flushed its index");
+
+    let store = open(dir.path());
+    assert_eq!(store.open_report().replayed, 0, "the index caught up");
+    assert!(!store.open_report().digests_saved);
+    let opened = snapshot(store.digests());
+    assert_ne!(opened, model(&expected), "the child's records are in");
+    store.rebuild().unwrap();
+    assert_eq!(snapshot(store.digests()), opened);
 }

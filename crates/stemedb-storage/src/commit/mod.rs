@@ -140,10 +140,20 @@ impl Committer {
         }
         // The index thread applies what is queued for it, then stops.
         let Committer {
-            to_index, indexer, ..
+            to_index,
+            indexer,
+            idx,
+            shared,
+            ..
         } = self;
         drop(to_index);
         let _ = indexer.join();
+        // Every record written is applied now: save the digests for the next
+        // open (not after a failure, when the index may lag the log).
+        let failed = shared.failed.lock().map_or(true, |f| f.is_some());
+        if !failed && let Err(e) = shared.digests.save(&idx) {
+            tracing::warn!(error = %e, "saving the bucket digests failed; the next open recomputes them");
+        }
         tracing::debug!("commit thread stopped");
     }
 

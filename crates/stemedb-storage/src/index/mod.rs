@@ -11,6 +11,7 @@
 //! | `part` | partition u16 ‖ id | — |
 //! | `children` | parent id ‖ pos | — |
 //! | `meta` | `checkpoint` | pos just past the last applied frame |
+//! | `meta` | `digests` | bucket digests saved at a clean close (see [`crate::digest`]) |
 //!
 //! The index engine never fsyncs: the log is the commit point, and the
 //! checkpoint is written in the same atomic batch as the entries it covers,
@@ -30,6 +31,7 @@ use crate::log::LogPos;
 use crate::partition;
 
 const CHECKPOINT: &[u8] = b"checkpoint";
+const DIGESTS: &[u8] = b"digests";
 
 /// Keyspaces read by key (point lookups); they keep bloom filters.
 const POINT_READ: [&str; 2] = ["ids", "meta"];
@@ -304,6 +306,16 @@ impl Indexes {
     /// replay's sort buffer.
     pub(crate) fn write_buffer_bytes(&self) -> u64 {
         self.write_buffer_bytes
+    }
+
+    /// The bucket digests saved at the last clean close, as saved.
+    pub(crate) fn saved_digests(&self) -> Result<Option<fjall::Slice>> {
+        Ok(self.meta.get(DIGESTS)?)
+    }
+
+    /// Saves the bucket digests (see [`crate::digest::BucketDigests::save`]).
+    pub(crate) fn save_digests(&self, value: Vec<u8>) -> Result<()> {
+        Ok(self.meta.insert(DIGESTS, value)?)
     }
 
     /// Records the applied position in `b`.

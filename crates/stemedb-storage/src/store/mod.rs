@@ -138,6 +138,10 @@ pub struct OpenReport {
     pub replayed: u64,
     /// Whether the index had to be rebuilt from scratch.
     pub rebuilt: bool,
+    /// Whether the Merkle bucket digests were loaded as the last clean close
+    /// saved them (otherwise they were computed: from the `part` index, or
+    /// by a bulk replay).
+    pub digests_saved: bool,
     /// Wall time of opening.
     pub elapsed_ms: u64,
 }
@@ -205,9 +209,15 @@ impl Store {
         let (replayed, bulk_digests) = replay(&idx, &reader, from, bulk)?;
         let idx = Arc::new(idx);
         let epochs = load_epochs(&idx, &reader)?;
-        // A bulk replay computed them from every `part` entry it wrote;
-        // otherwise the `part` index holds every stored record after tail replay.
-        let digests = match bulk_digests {
+        // A bulk replay computed them from every `part` entry it wrote; a
+        // clean close saved them if nothing was written since; otherwise the
+        // `part` index holds every stored record after tail replay.
+        let saved = match (&bulk_digests, replayed) {
+            (None, 0) => BucketDigests::saved(&idx, from)?,
+            _ => None,
+        };
+        let digests_saved = saved.is_some();
+        let digests = match bulk_digests.or(saved) {
             Some(d) => d,
             None => BucketDigests::load(&idx)?,
         };
@@ -255,11 +265,12 @@ impl Store {
             recovery,
             replayed,
             rebuilt,
+            digests_saved,
             elapsed_ms: started.elapsed().as_millis() as u64,
         };
         tracing::info!(
             dir = %cfg.data_dir.display(), replayed, truncated_bytes = report.recovery.truncated_bytes,
-            elapsed_ms = report.elapsed_ms, "store opened"
+            digests_saved, elapsed_ms = report.elapsed_ms, "store opened"
         );
         Ok(Store {
             inner: Arc::new(Inner {
