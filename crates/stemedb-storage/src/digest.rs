@@ -8,12 +8,13 @@
 //! `meta` keyspace under the checkpoint they cover, and an open that finds
 //! that checkpoint unchanged and nothing to replay loads them (one read
 //! instead of a walk over every record's `part` entry); otherwise opening
-//! (after tail replay) and rebuild recompute them from the `part` index, and a bulk replay (`crate::bulk`)
-//! folds the `part` entries as it writes them (every id occurs once in the
-//! log: the commit thread never writes a stored or in-flight id again, and
-//! `Store::verify` checks it). A record that is stored is
-//! therefore always in the digests, whatever happens to the request that
-//! carried it — anti-entropy (`stemedb-replication`) reads them from here.
+//! (after tail replay) and rebuild recompute them from the `part` index, and
+//! a bulk replay (`crate::bulk`) folds the `part` entries as it writes them
+//! (every id occurs once in the log: the commit thread never writes a stored
+//! or in-flight id again, and `Store::verify` checks it). A record that is
+//! stored is therefore always in the digests, whatever happens to the
+//! request that carried it — anti-entropy (`stemedb-replication`) reads them
+//! from here.
 
 use std::sync::RwLock;
 
