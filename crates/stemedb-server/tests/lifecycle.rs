@@ -116,6 +116,9 @@ fn sigterm_finishes_in_flight_writes_exits_zero_and_restart_keeps_everything() {
     }
 
     s.spawn();
+    // The clean shutdown saved the Merkle digests; the restart loads them
+    // instead of walking the partition index.
+    assert!(s.log().contains("digests_saved=true"), "{}", s.log());
     assert_all_readable(&s, &ids);
     let r = s.get("/v1/subjects?prefix=t:&limit=100");
     assert_eq!(r.json()["subjects"].as_array().map(Vec::len), Some(50));
