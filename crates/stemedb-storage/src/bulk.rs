@@ -5,8 +5,9 @@
 //!
 //! One thread reads, CRC-checks, decodes and re-hashes frames and turns each
 //! record into its index entries ([`crate::index::entries`], the same
-//! definition the commit path uses). The calling thread gathers the entries
-//! of a run (up to half the memtable budget, `index_write_buffer_bytes`);
+//! definition the commit path uses), filed per keyspace. The calling thread
+//! appends those buffers to the run's (up to half the memtable budget,
+//! `index_write_buffer_bytes`);
 //! a writer thread sorts each keyspace's entries and writes them as one
 //! sorted table run per keyspace with fjall's ingestion, then writes the
 //! checkpoint, while the next run gathers. Retractions
@@ -71,9 +72,9 @@ pub(crate) fn replay(
 struct Prepared {
     /// Position of the chunk's first record.
     first: LogPos,
-    /// Entries of its assertions, trust scores and epochs, each as
-    /// `keyspace u8 ‖ key length u32 LE ‖ value length u32 LE ‖ key ‖ value`.
-    entries: Vec<u8>,
+    /// Entries of its assertions, trust scores and epochs, per keyspace
+    /// (appended to the run's buffers as blocks).
+    entries: BulkEntries,
     /// Its retractions and votes, indexed when their run ends.
     deferred: Vec<(LogPos, SignedRecord)>,
     /// Memory the deferred records hold, estimated (counted in the run's budget).
@@ -87,28 +88,17 @@ impl Prepared {
     fn new() -> Self {
         Prepared {
             first: LogPos::START,
-            entries: Vec::new(),
+            entries: BulkEntries::default(),
             deferred: Vec::new(),
             deferred_bytes: 0,
             per_kind: [0; 5],
             records: 0,
         }
     }
-
-    fn push_entry(&mut self, ks: IndexKeyspace, key: &[u8], value: &[u8]) {
-        self.entries.push(ks as u8);
-        // Keys and values are bounded by the record size limits (far below 4 GiB).
-        self.entries
-            .extend_from_slice(&(key.len() as u32).to_le_bytes());
-        self.entries
-            .extend_from_slice(&(value.len() as u32).to_le_bytes());
-        self.entries.extend_from_slice(key);
-        self.entries.extend_from_slice(value);
-    }
 }
 
 enum Message {
-    Prepared(Prepared),
+    Prepared(Box<Prepared>),
     Failed(StorageError),
     /// The position just past the last frame.
     End(LogPos),
@@ -134,20 +124,20 @@ fn prepare(reader: &LogReader, from: LogPos, tx: &SyncSender<Message>) {
             Kind::Assertion | Kind::Trust | Kind::Epoch => {
                 let filed = Filed::of(&rec, None);
                 entries(&rec, pos, &filed, |ks, key, value| {
-                    chunk.push_entry(ks, &key, &value);
+                    chunk.entries.put(ks, &key, &value);
                 });
             }
         }
         if chunk.records == CHUNK {
             let full = std::mem::replace(&mut chunk, Prepared::new());
-            tx.send(Message::Prepared(full))
+            tx.send(Message::Prepared(Box::new(full)))
                 .map_err(|_| StorageError::Closed)?;
         }
         Ok(())
     });
     let last = match scanned {
         Ok(end) => {
-            if chunk.records > 0 && tx.send(Message::Prepared(chunk)).is_err() {
+            if chunk.records > 0 && tx.send(Message::Prepared(Box::new(chunk))).is_err() {
                 return;
             }
             Message::End(end)
@@ -191,10 +181,7 @@ fn apply(
                         writing = Some(handle);
                     }
                     total += p.records;
-                    if let Err(e) = run.add(p) {
-                        let _ = written(writing.take());
-                        return Err(e);
-                    }
+                    run.add(*p);
                 }
                 Ok(Message::End(end)) => {
                     written(writing.take())?;
@@ -236,14 +223,13 @@ struct Run {
 }
 
 impl Run {
-    fn add(&mut self, p: Prepared) -> Result<()> {
-        self.entries.extend_encoded(&p.entries)?;
+    fn add(&mut self, p: Prepared) {
+        self.entries.append(p.entries);
         self.deferred.extend(p.deferred);
         self.deferred_bytes += p.deferred_bytes;
         for (n, k) in self.per_kind.iter_mut().zip(p.per_kind) {
             *n += k;
         }
-        Ok(())
     }
 
     /// Memory the run holds: its entries and its deferred records.
@@ -373,20 +359,21 @@ impl BulkEntries {
         self.held += key.len() + value.len() + ITEM_OVERHEAD;
     }
 
-    /// Adds entries in [`Prepared::entries`]' encoding.
-    fn extend_encoded(&mut self, mut buf: &[u8]) -> Result<()> {
-        let bad = || StorageError::Failed("malformed prepared index entries".into());
-        while let Some((&ks, rest)) = buf.split_first() {
-            let ks = *IndexKeyspace::ALL.get(usize::from(ks)).ok_or_else(bad)?;
-            let (lens, rest) = rest.split_at_checked(8).ok_or_else(bad)?;
-            let key_len = u32::from_le_bytes([lens[0], lens[1], lens[2], lens[3]]) as usize;
-            let value_len = u32::from_le_bytes([lens[4], lens[5], lens[6], lens[7]]) as usize;
-            let (key, rest) = rest.split_at_checked(key_len).ok_or_else(bad)?;
-            let (value, rest) = rest.split_at_checked(value_len).ok_or_else(bad)?;
-            self.put(ks, key, value);
-            buf = rest;
+    /// Appends another buffer's entries after this one's (a chunk's to its run).
+    fn append(&mut self, other: BulkEntries) {
+        for (mine, theirs) in self.per_keyspace.iter_mut().zip(other.per_keyspace) {
+            if mine.items.is_empty() {
+                *mine = theirs;
+                continue;
+            }
+            let base = mine.bytes.len();
+            mine.bytes.extend_from_slice(&theirs.bytes);
+            mine.items.extend(theirs.items.into_iter().map(|it| Item {
+                off: it.off + base,
+                ..it
+            }));
         }
-        Ok(())
+        self.held += other.held;
     }
 
     fn held(&self) -> usize {
