@@ -152,13 +152,10 @@ impl BucketDigests {
     /// Folds in the record a `part` index key names (`partition u16 BE ‖ id`);
     /// false (nothing folded) for a key of another length.
     pub(crate) fn fold_part_key(&self, key: &[u8]) -> bool {
-        let Some((p, id)) = key.split_first_chunk::<2>() else {
+        let Some((p, id)) = crate::index::keys::parse_part(key) else {
             return false;
         };
-        let Ok(id) = <[u8; 32]>::try_from(id) else {
-            return false;
-        };
-        self.fold(u16::from_be_bytes(*p), RecordId(id));
+        self.fold(p, id);
         true
     }
 

@@ -111,6 +111,15 @@ pub fn part(partition: u16, id: RecordId) -> Vec<u8> {
     k
 }
 
+/// Inverse of [`part`]: `None` for a key of another length.
+pub fn parse_part(k: &[u8]) -> Option<(u16, RecordId)> {
+    let (p, id) = k.split_first_chunk::<2>()?;
+    Some((
+        u16::from_be_bytes(*p),
+        RecordId(<[u8; 32]>::try_from(id).ok()?),
+    ))
+}
+
 /// Value of the `ids` index: `kind ‖ pos`.
 pub fn id_value(kind: Kind, pos: LogPos) -> [u8; 9] {
     let mut v = [0u8; 9];
@@ -128,6 +137,15 @@ pub fn parse_id_value(v: &[u8]) -> Option<(Kind, LogPos)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn part_key_round_trips_and_rejects_other_lengths() {
+        let id = RecordId([7u8; 32]);
+        let k = part(0xFFFF, id);
+        assert_eq!(parse_part(&k), Some((0xFFFF, id)));
+        assert_eq!(parse_part(&k[..33]), None);
+        assert_eq!(parse_part(&[k.as_slice(), &[0]].concat()), None);
+    }
 
     #[test]
     fn ts_order_and_sp_round_trip() {

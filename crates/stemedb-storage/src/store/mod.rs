@@ -342,6 +342,16 @@ impl Store {
         &self.inner.cfg
     }
 
+    /// Sends the commit thread a command carrying a reply channel and waits
+    /// for its answer.
+    fn ask<T>(&self, command: impl FnOnce(oneshot::Sender<Result<T>>) -> Command) -> Result<T> {
+        let (tx, rx) = oneshot::channel();
+        self.sender()?
+            .send(command(tx))
+            .map_err(|_| StorageError::Closed)?;
+        rx.blocking_recv().map_err(|_| StorageError::Closed)?
+    }
+
     fn sender(&self) -> Result<SyncSender<Command>> {
         self.inner
             .tx
@@ -465,11 +475,7 @@ impl Store {
 
     /// Drops every index and rebuilds it from the log; writes wait meanwhile.
     pub fn rebuild(&self) -> Result<u64> {
-        let (tx, rx) = oneshot::channel();
-        self.sender()?
-            .send(Command::Rebuild(tx))
-            .map_err(|_| StorageError::Closed)?;
-        rx.blocking_recv().map_err(|_| StorageError::Closed)?
+        self.ask(Command::Rebuild)
     }
 
     /// Seals the active log segment if it holds any frame, so it can be
@@ -477,11 +483,7 @@ impl Store {
     /// seal). Appends queued before it land in the sealed segment, later ones
     /// in the next.
     pub fn seal_active_segment(&self) -> Result<Option<u32>> {
-        let (tx, rx) = oneshot::channel();
-        self.sender()?
-            .send(Command::Seal(tx))
-            .map_err(|_| StorageError::Closed)?;
-        rx.blocking_recv().map_err(|_| StorageError::Closed)?
+        self.ask(Command::Seal)
     }
 
     /// Sealed segments: every segment before the active one, each exact and

@@ -204,28 +204,21 @@ impl Store {
 
     /// Ids of every record in a partition, in id order.
     pub fn partition_ids(&self, partition: u16) -> Result<Vec<RecordId>> {
-        let mut out = Vec::new();
-        for kv in self.inner.idx.part.prefix(partition.to_be_bytes()) {
-            let k = kv.key()?;
-            let mut id = [0u8; 32];
-            if k.len() == 34 {
-                id.copy_from_slice(&k[2..]);
-                out.push(RecordId(id));
-            }
-        }
-        Ok(out)
+        self.part_ids(&partition.to_be_bytes())
     }
 
     /// Ids of the records of a partition whose id starts with byte `bucket`, in id order.
     pub fn bucket_ids(&self, partition: u16, bucket: u8) -> Result<Vec<RecordId>> {
         let [hi, lo] = partition.to_be_bytes();
+        self.part_ids(&[hi, lo, bucket])
+    }
+
+    /// Ids of the `part` entries under a key prefix, in key order.
+    fn part_ids(&self, prefix: &[u8]) -> Result<Vec<RecordId>> {
         let mut out = Vec::new();
-        for kv in self.inner.idx.part.prefix([hi, lo, bucket]) {
-            let k = kv.key()?;
-            let mut id = [0u8; 32];
-            if k.len() == 34 {
-                id.copy_from_slice(&k[2..]);
-                out.push(RecordId(id));
+        for kv in self.inner.idx.part.prefix(prefix) {
+            if let Some((_, id)) = keys::parse_part(&kv.key()?) {
+                out.push(id);
             }
         }
         Ok(out)
