@@ -21,8 +21,8 @@ pub mod keys;
 
 use std::path::Path;
 
-use fjall::config::FilterPolicy;
-use fjall::{Database, Keyspace, KeyspaceCreateOptions, OwnedWriteBatch};
+use fjall::config::{CompressionPolicy, FilterPolicy};
+use fjall::{CompressionType, Database, Keyspace, KeyspaceCreateOptions, OwnedWriteBatch};
 use stemedb_records::{Kind, Record, RecordId, SignedRecord};
 
 use crate::config::StoreConfig;
@@ -35,6 +35,12 @@ const DIGESTS: &[u8] = b"digests";
 
 /// Keyspaces read by key (point lookups); they keep bloom filters.
 const POINT_READ: [&str; 2] = ["ids", "meta"];
+
+/// Keyspaces keyed by random record ids, which compression cannot shrink.
+/// Compression is fixed when a keyspace is created (fjall keeps it), so an
+/// index created by an older version keeps its policy until the index
+/// directory is recreated (a restore, or an open that replays the whole log).
+const RANDOM_KEYS: [&str; 2] = ["ids", "part"];
 
 /// Names of all index keyspaces (excluding `meta`).
 pub const KEYSPACES: [&str; 8] = [
@@ -201,7 +207,17 @@ impl Indexes {
         let memtable = (cfg.index_write_buffer_bytes / KEYSPACES.len() as u64).max(1 << 20);
         let ks = |name: &str| {
             db.keyspace(name, || {
-                let opts = KeyspaceCreateOptions::default().max_memtable_size(memtable);
+                let mut opts = KeyspaceCreateOptions::default().max_memtable_size(memtable);
+                // Keys that repeat long prefixes (subject and predicate, agent
+                // names) compress to less than half with LZ4 at every level;
+                // fjall's default leaves the first two levels uncompressed,
+                // which at a few million records is nearly all of the data.
+                // Random ids do not compress and keep the default.
+                if !RANDOM_KEYS.contains(&name) {
+                    opts = opts.data_block_compression_policy(CompressionPolicy::all(
+                        CompressionType::Lz4,
+                    ));
+                }
                 // Only `ids` (and `meta`) are read by key; every other
                 // keyspace is only scanned by prefix, which bloom filters
                 // cannot answer. Without filters their tables are smaller
