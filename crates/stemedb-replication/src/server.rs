@@ -187,6 +187,11 @@ fn check_groups(parts: &[PartitionPrefixes]) -> std::result::Result<Vec<BucketPr
     Ok(groups)
 }
 
+/// The `(partition, bucket)` of each group, for [`Store::bucket_ids_many`].
+fn bucket_refs(groups: &[BucketPrefixes]) -> Vec<(u16, u8)> {
+    groups.iter().map(|g| (g.partition, g.bucket)).collect()
+}
+
 /// Answers the buckets of a `MatchPrefixes` request in order, stopping once
 /// the reply passes [`MATCH_REPLY_BUDGET`] (always answering at least one).
 fn match_groups(
@@ -196,11 +201,11 @@ fn match_groups(
 ) -> Result<Vec<PartitionMatch>> {
     let mut out: Vec<PartitionMatch> = Vec::new();
     let mut bytes = 0usize;
-    for g in groups {
+    let listed = store.bucket_ids_many(&bucket_refs(groups))?;
+    for (g, ids) in groups.iter().zip(listed) {
         if bytes >= MATCH_REPLY_BUDGET {
             break;
         }
-        let ids = store.bucket_ids(g.partition, g.bucket)?;
         let a = answer(&ids, g, with_extras);
         if out
             .last()
@@ -387,8 +392,8 @@ impl Replication for ReplicationService {
         let store = self.state.store.clone();
         let buckets = run(move || {
             let mut out = Vec::with_capacity(refs.len());
-            for (p, b) in refs {
-                let ids = store.bucket_ids(p, b)?;
+            let listed = store.bucket_ids_many(&refs)?;
+            for ((p, b), ids) in refs.into_iter().zip(listed) {
                 out.push(BucketIdList {
                     partition: u32::from(p),
                     bucket: u32::from(b),
@@ -474,13 +479,21 @@ fn fetch_records(
 ) -> Result<FetchReply> {
     let explicit = ids.len();
     let mut deferred_groups: &[BucketPrefixes] = &[];
-    for (i, g) in groups.iter().enumerate() {
+    let listed = if explicit >= max_ids {
+        Vec::new()
+    } else {
+        store.bucket_ids_many(&bucket_refs(groups))?
+    };
+    for (i, (g, ours)) in groups.iter().zip(&listed).enumerate() {
         // The first group is always resolved unless explicit ids already fill the call.
-        if (i > 0 && ids.len() >= max_ids) || explicit >= max_ids {
+        if i > 0 && ids.len() >= max_ids {
             deferred_groups = &groups[i..];
             break;
         }
-        ids.extend(g.resolve(&store.bucket_ids(g.partition, g.bucket)?));
+        ids.extend(g.resolve(ours));
+    }
+    if explicit >= max_ids {
+        deferred_groups = groups;
     }
     let mut found = Vec::with_capacity(ids.len());
     let mut missing = Vec::new();

@@ -224,6 +224,9 @@ async fn round(
         }
     }
     report.buckets_differing = buckets.len();
+    // Bucket-major: the store lists a bucket of many partitions in one walk
+    // (`Store::bucket_ids_many`), and the peer reads them in this order too.
+    buckets.sort_unstable_by_key(|&(p, b)| (b, p));
     // 3. Compare the differing buckets by id prefixes.
     let extras = opts.mode == SyncMode::Both;
     let mut plan = compare(peer, &state.store, &buckets, opts.prefix_len, extras).await?;
@@ -288,9 +291,9 @@ async fn read_batch(
         let mut ours: Vec<Vec<RecordId>> = Vec::new();
         let mut asked: Vec<BucketPrefixes> = Vec::new();
         let mut total = 0usize;
-        let mut todo = todo.into_iter();
-        for (p, b) in todo.by_ref() {
-            let ids = s.bucket_ids(p, b)?;
+        let listed = s.bucket_ids_many(&todo)?;
+        let mut todo = todo.into_iter().zip(listed);
+        for ((p, b), ids) in todo.by_ref() {
             total += ids.len();
             let l = len.unwrap_or_else(|| prefix_len_for(ids.len()));
             asked.push(BucketPrefixes::of_ids(p, b, l, &ids));
@@ -299,7 +302,10 @@ async fn read_batch(
                 break;
             }
         }
-        Ok((Batch { ours, asked }, todo.collect::<Vec<_>>()))
+        Ok((
+            Batch { ours, asked },
+            todo.map(|(pb, _)| pb).collect::<Vec<_>>(),
+        ))
     })
     .await?;
     // Bucket order does not matter for comparing: the unread ones wait at the back.

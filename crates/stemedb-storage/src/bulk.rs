@@ -45,7 +45,7 @@ const QUEUE: usize = 16;
 const DEFERRED_OVERHEAD: usize = 128;
 
 /// Replays the log from `from` in bulk runs; returns records applied and
-/// the bucket digests of the `part` entries written (every record's: the
+/// the bucket digests of the `ids` entries written (every record's: the
 /// index directory was empty).
 pub(crate) fn replay(
     idx: &Indexes,
@@ -239,7 +239,7 @@ impl Run {
 
     /// Files the deferred records, writes the run's tables, then the
     /// checkpoint `end` (the position just past the run's last record);
-    /// folds the run's `part` entries into `digests`.
+    /// folds the run's `ids` entries into `digests`.
     fn finish(
         mut self,
         idx: &Indexes,
@@ -257,7 +257,7 @@ impl Run {
                 let target = match rec.record().target() {
                     Some(t) => {
                         let found = match self.entries.find(IndexKeyspace::Ids, t.as_bytes()) {
-                            Some(v) => keys::parse_id_value(v),
+                            Some(v) => keys::parse_id_value(v).map(|v| (v.kind, v.pos)),
                             None => idx.lookup(t)?,
                         };
                         // Only what precedes it in the log, as sequential replay sees it.
@@ -393,7 +393,7 @@ impl BulkEntries {
     }
 
     /// Sorts each keyspace's entries and writes them as new tables; the
-    /// keyspaces are split between this thread and one more. The `part`
+    /// keyspaces are split between this thread and one more. The `ids`
     /// entries written are folded into `digests`.
     fn ingest(self, idx: &Indexes, digests: &BucketDigests) -> Result<()> {
         let mut work: Vec<(IndexKeyspace, Entries)> = IndexKeyspace::ALL
@@ -426,7 +426,7 @@ impl BulkEntries {
 }
 
 /// Sorts one keyspace's entries and writes them as a new sorted table run;
-/// `part` keys written are folded into `digests`.
+/// `ids` entries written are folded into `digests`.
 fn ingest_keyspace(
     idx: &Indexes,
     ks: IndexKeyspace,
@@ -434,7 +434,7 @@ fn ingest_keyspace(
     digests: &BucketDigests,
 ) -> Result<()> {
     e.sort();
-    let part = ks == IndexKeyspace::Part;
+    let ids = ks == IndexKeyspace::Ids;
     let mut ingestion = idx.keyspace(ks).start_ingestion()?;
     for (i, it) in e.items.iter().enumerate() {
         // Of equal keys, the last (latest in the log) is kept.
@@ -445,8 +445,8 @@ fn ingest_keyspace(
             continue;
         }
         ingestion.write(e.key(it), e.value(it))?;
-        if part {
-            digests.fold_part_key(e.key(it));
+        if ids {
+            digests.fold_ids_entry(e.key(it), e.value(it));
         }
     }
     ingestion.finish()?;

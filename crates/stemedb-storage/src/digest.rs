@@ -1,4 +1,4 @@
-//! Per-partition Merkle bucket digests, derived from the `part` index like
+//! Per-partition Merkle bucket digests, derived from the `ids` index like
 //! every other index: 256 buckets per partition by first id byte, each the
 //! XOR of its ids, so one append updates one digest in O(1); a partition's
 //! root is `BLAKE3(bucket digests)`.
@@ -7,9 +7,10 @@
 //! record in before it answers; a clean close saves them in the index's
 //! `meta` keyspace under the checkpoint they cover, and an open that finds
 //! that checkpoint unchanged and nothing to replay loads them (one read
-//! instead of a walk over every record's `part` entry); otherwise opening
-//! (after tail replay) and rebuild recompute them from the `part` index, and
-//! a bulk replay (`crate::bulk`) folds the `part` entries as it writes them
+//! instead of a walk over every record's `ids` entry); otherwise opening
+//! (after tail replay) and rebuild recompute them from the `ids` index
+//! (each value holds the record's partition), and a bulk replay
+//! (`crate::bulk`) folds the `ids` entries as it writes them
 //! (every id occurs once in the log: the commit thread never writes a stored
 //! or in-flight id again, and `Store::verify` checks it). A record that is
 //! stored is therefore always in the digests, whatever happens to the
@@ -86,19 +87,20 @@ impl BucketDigests {
         }
     }
 
-    /// Digests of every record in the `part` index.
+    /// Digests of every record in the `ids` index.
     pub(crate) fn load(idx: &Indexes) -> Result<Self> {
         let d = BucketDigests::new();
         d.reload(idx)?;
         Ok(d)
     }
 
-    /// Recomputes every digest from the `part` index (after rebuild).
+    /// Recomputes every digest from the `ids` index (after rebuild).
     pub(crate) fn reload(&self, idx: &Indexes) -> Result<u64> {
         let fresh = BucketDigests::new();
         let mut n = 0u64;
-        for kv in idx.part.iter() {
-            if fresh.fold_part_key(&kv.key()?) {
+        for kv in idx.ids.iter() {
+            let (k, v) = kv.into_inner()?;
+            if fresh.fold_ids_entry(&k, &v) {
                 n += 1;
             }
         }
@@ -149,13 +151,16 @@ impl BucketDigests {
         Ok(Some(d))
     }
 
-    /// Folds in the record a `part` index key names (`partition u16 BE ‖ id`);
-    /// false (nothing folded) for a key of another length.
-    pub(crate) fn fold_part_key(&self, key: &[u8]) -> bool {
-        let Some((p, id)) = crate::index::keys::parse_part(key) else {
+    /// Folds in the record an `ids` index entry names (key: id; value:
+    /// kind ‖ pos ‖ partition); false (nothing folded) for a malformed entry.
+    pub(crate) fn fold_ids_entry(&self, key: &[u8], value: &[u8]) -> bool {
+        let (Ok(id), Some(v)) = (
+            <[u8; 32]>::try_from(key),
+            crate::index::keys::parse_id_value(value),
+        ) else {
             return false;
         };
-        self.fold(p, id);
+        self.fold(v.partition, RecordId(id));
         true
     }
 

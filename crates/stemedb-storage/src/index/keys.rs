@@ -103,35 +103,36 @@ pub fn id_pos(id: RecordId, pos: LogPos) -> Vec<u8> {
     k
 }
 
-/// `partition ‖ id`.
-pub fn part(partition: u16, id: RecordId) -> Vec<u8> {
-    let mut k = Vec::with_capacity(34);
-    k.extend_from_slice(&partition.to_be_bytes());
-    k.extend_from_slice(id.as_bytes());
-    k
-}
-
-/// Inverse of [`part`]: `None` for a key of another length.
-pub fn parse_part(k: &[u8]) -> Option<(u16, RecordId)> {
-    let (p, id) = k.split_first_chunk::<2>()?;
-    Some((
-        u16::from_be_bytes(*p),
-        RecordId(<[u8; 32]>::try_from(id).ok()?),
-    ))
-}
-
-/// Value of the `ids` index: `kind ‖ pos`.
-pub fn id_value(kind: Kind, pos: LogPos) -> [u8; 9] {
-    let mut v = [0u8; 9];
+/// Value of the `ids` index: `kind ‖ pos ‖ partition` (the partition the
+/// record is filed under, u16 big-endian: anti-entropy lists ids by
+/// partition and bucket from here).
+pub fn id_value(kind: Kind, pos: LogPos, partition: u16) -> [u8; 11] {
+    let mut v = [0u8; 11];
     v[0] = kind as u8;
-    v[1..].copy_from_slice(&pos.to_bytes());
+    v[1..9].copy_from_slice(&pos.to_bytes());
+    v[9..].copy_from_slice(&partition.to_be_bytes());
     v
 }
 
-/// Inverse of [`id_value`].
-pub fn parse_id_value(v: &[u8]) -> Option<(Kind, LogPos)> {
-    let (k, p) = v.split_first()?;
-    Some((Kind::from_byte(*k)?, LogPos::from_bytes(p)?))
+/// A decoded `ids` value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IdValue {
+    /// The record's kind.
+    pub kind: Kind,
+    /// Where the record is.
+    pub pos: LogPos,
+    /// The partition it is filed under.
+    pub partition: u16,
+}
+
+/// Inverse of [`id_value`]: `None` for a value of another length or kind.
+pub fn parse_id_value(v: &[u8]) -> Option<IdValue> {
+    let v: &[u8; 11] = v.try_into().ok()?;
+    Some(IdValue {
+        kind: Kind::from_byte(v[0])?,
+        pos: LogPos::from_bytes(&v[1..9])?,
+        partition: u16::from_be_bytes([v[9], v[10]]),
+    })
 }
 
 #[cfg(test)]
@@ -139,12 +140,22 @@ mod tests {
     use super::*;
 
     #[test]
-    fn part_key_round_trips_and_rejects_other_lengths() {
-        let id = RecordId([7u8; 32]);
-        let k = part(0xFFFF, id);
-        assert_eq!(parse_part(&k), Some((0xFFFF, id)));
-        assert_eq!(parse_part(&k[..33]), None);
-        assert_eq!(parse_part(&[k.as_slice(), &[0]].concat()), None);
+    fn id_value_round_trips_and_rejects_other_lengths() {
+        let pos = LogPos {
+            segment: 7,
+            offset: 4096,
+        };
+        let v = id_value(Kind::Vote, pos, 0xFFFF);
+        assert_eq!(
+            parse_id_value(&v),
+            Some(IdValue {
+                kind: Kind::Vote,
+                pos,
+                partition: 0xFFFF
+            })
+        );
+        assert_eq!(parse_id_value(&v[..9]), None);
+        assert_eq!(parse_id_value(&[v.as_slice(), &[0]].concat()), None);
     }
 
     #[test]

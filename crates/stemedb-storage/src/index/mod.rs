@@ -2,16 +2,16 @@
 //!
 //! | keyspace | key | value |
 //! |---|---|---|
-//! | `ids` | id | kind ‖ pos |
+//! | `ids` | id | kind ‖ pos ‖ partition u16 |
 //! | `sp` | subject ‖ 0 ‖ predicate ‖ 0 ‖ ts ‖ pos | kind (assertions, and retractions/votes under their target's pair) |
 //! | `agent` | signer ‖ 0 ‖ pos | kind |
 //! | `target` | target id ‖ kind ‖ pos | — |
 //! | `trust` | agent ‖ 0 ‖ ts ‖ pos | score f64 LE ‖ id |
 //! | `epoch` | pos | — |
-//! | `part` | partition u16 ‖ id | — |
 //! | `children` | parent id ‖ pos | — |
 //! | `meta` | `checkpoint` | pos just past the last applied frame |
 //! | `meta` | `digests` | bucket digests saved at a clean close (see [`crate::digest`]) |
+//! | `meta` | `format` | [`FORMAT`]: the layout of these keyspaces |
 //!
 //! The index engine never fsyncs: the log is the commit point, and the
 //! checkpoint is written in the same atomic batch as the entries it covers,
@@ -32,6 +32,12 @@ use crate::partition;
 
 const CHECKPOINT: &[u8] = b"checkpoint";
 const DIGESTS: &[u8] = b"digests";
+const FORMAT_KEY: &[u8] = b"format";
+
+/// Layout of the index keyspaces. 2: the partition lives in the `ids` value
+/// (format 1, unmarked, kept a separate `part` keyspace of `partition ‖ id`).
+/// An index of another layout is rebuilt from the log on open.
+pub const FORMAT: u8 = 2;
 
 /// Keyspaces read by key (point lookups); they keep bloom filters.
 const POINT_READ: [&str; 2] = ["ids", "meta"];
@@ -40,12 +46,10 @@ const POINT_READ: [&str; 2] = ["ids", "meta"];
 /// Compression is fixed when a keyspace is created (fjall keeps it), so an
 /// index created by an older version keeps its policy until the index
 /// directory is recreated (a restore, or an open that replays the whole log).
-const RANDOM_KEYS: [&str; 2] = ["ids", "part"];
+const RANDOM_KEYS: [&str; 1] = ["ids"];
 
 /// Names of all index keyspaces (excluding `meta`).
-pub const KEYSPACES: [&str; 8] = [
-    "ids", "sp", "agent", "target", "trust", "epoch", "part", "children",
-];
+pub const KEYSPACES: [&str; 7] = ["ids", "sp", "agent", "target", "trust", "epoch", "children"];
 
 /// The fjall database and its keyspaces.
 pub struct Indexes {
@@ -56,7 +60,6 @@ pub struct Indexes {
     pub(crate) target: Keyspace,
     pub(crate) trust: Keyspace,
     pub(crate) epoch: Keyspace,
-    pub(crate) part: Keyspace,
     pub(crate) children: Keyspace,
     meta: Keyspace,
     write_buffer_bytes: u64,
@@ -115,20 +118,18 @@ pub(crate) enum IndexKeyspace {
     Target,
     Trust,
     Epoch,
-    Part,
     Children,
 }
 
 impl IndexKeyspace {
     /// Every index keyspace, in [`KEYSPACES`] order.
-    pub(crate) const ALL: [IndexKeyspace; 8] = [
+    pub(crate) const ALL: [IndexKeyspace; 7] = [
         IndexKeyspace::Ids,
         IndexKeyspace::Sp,
         IndexKeyspace::Agent,
         IndexKeyspace::Target,
         IndexKeyspace::Trust,
         IndexKeyspace::Epoch,
-        IndexKeyspace::Part,
         IndexKeyspace::Children,
     ];
 }
@@ -148,7 +149,7 @@ pub(crate) fn entries(
     put(
         K::Ids,
         id.as_bytes().to_vec(),
-        keys::id_value(kind, pos).to_vec(),
+        keys::id_value(kind, pos, filed.partition).to_vec(),
     );
     put(
         K::Agent,
@@ -162,7 +163,6 @@ pub(crate) fn entries(
                 keys::sp(&a.subject, &a.predicate, a.timestamp, pos),
                 vec![kind as u8],
             );
-            put(K::Part, keys::part(filed.partition, id), Vec::new());
             if let Some(parent) = a.parent {
                 put(K::Children, keys::id_pos(parent, pos), Vec::new());
             }
@@ -181,17 +181,14 @@ pub(crate) fn entries(
                     tracing::warn!(%id, "retraction or vote whose target is unknown; indexed by target only");
                 }
             }
-            put(K::Part, keys::part(filed.partition, id), Vec::new());
         }
         Record::Trust(t) => {
             let mut v = t.score.to_le_bytes().to_vec();
             v.extend_from_slice(id.as_bytes());
             put(K::Trust, keys::trust(&t.agent, t.timestamp, pos), v);
-            put(K::Part, keys::part(filed.partition, id), Vec::new());
         }
         Record::Epoch(_) => {
             put(K::Epoch, pos.to_bytes().to_vec(), Vec::new());
-            put(K::Part, keys::part(filed.partition, id), Vec::new());
         }
     }
 }
@@ -236,7 +233,6 @@ impl Indexes {
             target: ks("target")?,
             trust: ks("trust")?,
             epoch: ks("epoch")?,
-            part: ks("part")?,
             children: ks("children")?,
             meta: ks("meta")?,
             write_buffer_bytes: cfg.index_write_buffer_bytes,
@@ -270,7 +266,7 @@ impl Indexes {
         Indexes::open(dir, cfg)
     }
 
-    fn all(&self) -> [(&'static str, &Keyspace); 8] {
+    fn all(&self) -> [(&'static str, &Keyspace); 7] {
         [
             ("ids", &self.ids),
             ("sp", &self.sp),
@@ -278,7 +274,6 @@ impl Indexes {
             ("target", &self.target),
             ("trust", &self.trust),
             ("epoch", &self.epoch),
-            ("part", &self.part),
             ("children", &self.children),
         ]
     }
@@ -291,12 +286,22 @@ impl Indexes {
             .and_then(|v| LogPos::from_bytes(&v)))
     }
 
+    /// Whether the entries the checkpoint covers have another layout than
+    /// [`FORMAT`] (written by an older version): such an index is rebuilt.
+    pub fn other_format(&self) -> Result<bool> {
+        if self.checkpoint()?.is_none() {
+            return Ok(false);
+        }
+        Ok(self.meta.get(FORMAT_KEY)?.as_deref() != Some(&[FORMAT][..]))
+    }
+
     /// Kind and position of a record, if indexed.
     pub fn lookup(&self, id: RecordId) -> Result<Option<(Kind, LogPos)>> {
         Ok(self
             .ids
             .get(id.as_bytes())?
-            .and_then(|v| keys::parse_id_value(&v)))
+            .and_then(|v| keys::parse_id_value(&v))
+            .map(|v| (v.kind, v.pos)))
     }
 
     /// Starts an atomic batch.
@@ -313,7 +318,6 @@ impl Indexes {
             IndexKeyspace::Target => &self.target,
             IndexKeyspace::Trust => &self.trust,
             IndexKeyspace::Epoch => &self.epoch,
-            IndexKeyspace::Part => &self.part,
             IndexKeyspace::Children => &self.children,
         }
     }
@@ -335,8 +339,11 @@ impl Indexes {
     }
 
     /// Records the applied position in `b`.
+    /// The layout marker goes with it, so a checkpoint is never seen
+    /// without the [`FORMAT`] of the entries it covers.
     pub fn set_checkpoint(&self, b: &mut OwnedWriteBatch, end: LogPos) {
         b.insert(&self.meta, CHECKPOINT, end.to_bytes().to_vec());
+        b.insert(&self.meta, FORMAT_KEY, [FORMAT].to_vec());
     }
 
     /// Removes every index entry and the checkpoint (for rebuild).

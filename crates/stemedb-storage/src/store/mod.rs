@@ -139,7 +139,7 @@ pub struct OpenReport {
     /// Whether the index had to be rebuilt from scratch.
     pub rebuilt: bool,
     /// Whether the Merkle bucket digests were loaded as the last clean close
-    /// saved them (otherwise they were computed: from the `part` index, or
+    /// saved them (otherwise they were computed: from the `ids` index, or
     /// by a bulk replay).
     pub digests_saved: bool,
     /// Wall time of opening.
@@ -186,6 +186,13 @@ impl Store {
         let end = writer.end();
         let start = LogPos::START;
         let (from, rebuilt) = match idx.checkpoint()? {
+            Some(_) if idx.other_format()? => {
+                tracing::warn!(
+                    format = crate::index::FORMAT,
+                    "index has an older layout; rebuilding it from the log"
+                );
+                (start, true)
+            }
             Some(cp) if cp <= end => (cp, false),
             Some(cp) => {
                 // The index covers log bytes that recovery cut (only possible
@@ -209,9 +216,9 @@ impl Store {
         let (replayed, bulk_digests) = replay(&idx, &reader, from, bulk)?;
         let idx = Arc::new(idx);
         let epochs = load_epochs(&idx, &reader)?;
-        // A bulk replay computed them from every `part` entry it wrote; a
+        // A bulk replay computed them from every `ids` entry it wrote; a
         // clean close saved them if nothing was written since; otherwise the
-        // `part` index holds every stored record after tail replay.
+        // `ids` index holds every stored record after tail replay.
         let saved = match (&bulk_digests, replayed) {
             (None, 0) => BucketDigests::saved(&idx, from)?,
             _ => None,

@@ -2,6 +2,8 @@
 //! (subjects, predicates, annotations, children, records by agent),
 //! trust in effect, partitions and their ids, and scans of the log.
 
+use std::collections::{BTreeMap, HashMap};
+
 use stemedb_records::{Kind, RecordId, SignedRecord};
 
 use super::{EpochEntry, Store, Stored};
@@ -202,23 +204,55 @@ impl Store {
             .unwrap_or_default()
     }
 
-    /// Ids of every record in a partition, in id order.
+    /// Ids of every record in a partition, in id order (walks the whole
+    /// `ids` index; anti-entropy reads [`Store::bucket_ids_many`]).
     pub fn partition_ids(&self, partition: u16) -> Result<Vec<RecordId>> {
-        self.part_ids(&partition.to_be_bytes())
+        let mut out = Vec::new();
+        for kv in self.inner.idx.ids.iter() {
+            let (k, v) = kv.into_inner()?;
+            if let Some(id) = id_in(&k, &v, |p| p == partition) {
+                out.push(id);
+            }
+        }
+        Ok(out)
     }
 
     /// Ids of the records of a partition whose id starts with byte `bucket`, in id order.
     pub fn bucket_ids(&self, partition: u16, bucket: u8) -> Result<Vec<RecordId>> {
-        let [hi, lo] = partition.to_be_bytes();
-        self.part_ids(&[hi, lo, bucket])
+        Ok(self
+            .bucket_ids_many(&[(partition, bucket)])?
+            .pop()
+            .unwrap_or_default())
     }
 
-    /// Ids of the `part` entries under a key prefix, in key order.
-    fn part_ids(&self, prefix: &[u8]) -> Result<Vec<RecordId>> {
-        let mut out = Vec::new();
-        for kv in self.inner.idx.part.prefix(prefix) {
-            if let Some((_, id)) = keys::parse_part(&kv.key()?) {
-                out.push(id);
+    /// [`Store::bucket_ids`] of each `(partition, bucket)`, in the order
+    /// asked. The `ids` index is keyed by id, so each distinct bucket byte
+    /// costs one walk over 1/256 of all records, shared by every partition
+    /// asked with that byte: ask for many partitions of a bucket at once.
+    pub fn bucket_ids_many(&self, wanted: &[(u16, u8)]) -> Result<Vec<Vec<RecordId>>> {
+        let mut out: Vec<Vec<RecordId>> = vec![Vec::new(); wanted.len()];
+        let mut by_bucket: BTreeMap<u8, HashMap<u16, Vec<usize>>> = BTreeMap::new();
+        for (i, &(p, b)) in wanted.iter().enumerate() {
+            by_bucket
+                .entry(b)
+                .or_default()
+                .entry(p)
+                .or_default()
+                .push(i);
+        }
+        for (b, slots) in by_bucket {
+            for kv in self.inner.idx.ids.prefix([b]) {
+                let (k, v) = kv.into_inner()?;
+                let Some(v) = keys::parse_id_value(&v) else {
+                    continue;
+                };
+                let (Some(at), Ok(id)) = (slots.get(&v.partition), <[u8; 32]>::try_from(&k[..]))
+                else {
+                    continue;
+                };
+                for &i in at {
+                    out[i].push(RecordId(id));
+                }
             }
         }
         Ok(out)
@@ -284,4 +318,11 @@ pub struct SubjectEntry {
     pub kind: Kind,
     /// Where the record is.
     pub pos: LogPos,
+}
+
+/// The id of an `ids` entry whose partition passes `keep`.
+fn id_in(key: &[u8], value: &[u8], keep: impl Fn(u16) -> bool) -> Option<RecordId> {
+    let v = keys::parse_id_value(value)?;
+    let id = <[u8; 32]>::try_from(key).ok()?;
+    keep(v.partition).then_some(RecordId(id))
 }
