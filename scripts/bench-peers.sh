@@ -96,6 +96,11 @@ row "bytes per claim" "$((s_bytes / N))" "$((pg_bytes / N))" "$(ratio "$pg_bytes
 # too). The log still counts its active segment's preallocated tail.
 kill "$server" && wait "$server" 2>/dev/null || true
 start_server
+# The fold runs after the server is ready: wait (bounded) until only the active journal is left.
+for _ in $(seq 1 120); do
+  [ "$(find "$work/db/index" -maxdepth 1 -name '*.jnl' | wc -l)" -le 1 ] && break
+  sleep 0.5
+done
 s_bytes=$(du -sb "$work/db" | cut -f1)
 row "bytes per claim, settled" "$((s_bytes / N))" "$((pg_bytes / N))" "$(ratio "$pg_bytes" "$s_bytes")" \
   "(after a restart: journal folded into tables)"
