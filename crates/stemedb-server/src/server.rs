@@ -212,6 +212,11 @@ pub async fn serve(
     config: Config,
     shutdown_signal: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServerError> {
+    // Before anything records: a gauge set while the store opens or the
+    // cluster forms (`stemedb_cluster_members` is set only when the
+    // membership view changes) would otherwise go to no recorder and stay
+    // missing from `/metrics` until its next change.
+    let _ = crate::metrics::install();
     let addr = config.api_addr()?;
     let (serving, resolver) = serving(&config.api)?;
     let gate = Arc::new(build_gate(&config)?);
