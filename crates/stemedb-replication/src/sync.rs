@@ -43,6 +43,8 @@ use crate::server::ReplicationState;
 const DIGEST_CHUNK: usize = 64;
 /// Buckets per `MatchPrefixes` call.
 const MATCH_BUCKETS: usize = 2_048;
+/// Bucket bytes compared together (see [`round`]).
+const BUCKET_BLOCK: u8 = 8;
 /// Local ids per `MatchPrefixes` call (bounds memory and the request size).
 const MATCH_IDS: usize = 262_144;
 
@@ -224,9 +226,13 @@ async fn round(
         }
     }
     report.buckets_differing = buckets.len();
-    // Bucket-major: the store lists a bucket of many partitions in one walk
-    // (`Store::bucket_ids_many`), and the peer reads them in this order too.
-    buckets.sort_unstable_by_key(|&(p, b)| (b, p));
+    // The store lists a bucket byte of many partitions in one walk
+    // (`Store::bucket_ids_many`), so a call should name few distinct bytes;
+    // the wire frames groups per run of one partition, so runs should be
+    // long. Blocks of 8 bucket bytes, partition-major inside a block, give
+    // both: a call of `MATCH_BUCKETS` covers a block or two when most
+    // partitions differ, and each partition's 8 buckets share one frame.
+    buckets.sort_unstable_by_key(|&(p, b)| (b / BUCKET_BLOCK, p, b));
     // 3. Compare the differing buckets by id prefixes.
     let extras = opts.mode == SyncMode::Both;
     let mut plan = compare(peer, &state.store, &buckets, opts.prefix_len, extras).await?;
