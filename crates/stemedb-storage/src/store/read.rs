@@ -207,14 +207,8 @@ impl Store {
     /// Ids of every record in a partition, in id order (walks the whole
     /// `ids` index; anti-entropy reads [`Store::bucket_ids_many`]).
     pub fn partition_ids(&self, partition: u16) -> Result<Vec<RecordId>> {
-        let mut out = Vec::new();
-        for kv in self.inner.idx.ids.iter() {
-            let (k, v) = kv.into_inner()?;
-            if let Some(id) = id_in(&k, &v, |p| p == partition) {
-                out.push(id);
-            }
-        }
-        Ok(out)
+        let all: Vec<(u16, u8)> = (0..=u8::MAX).map(|b| (partition, b)).collect();
+        Ok(self.bucket_ids_many(&all)?.concat())
     }
 
     /// Ids of the records of a partition whose id starts with byte `bucket`, in id order.
@@ -318,11 +312,4 @@ pub struct SubjectEntry {
     pub kind: Kind,
     /// Where the record is.
     pub pos: LogPos,
-}
-
-/// The id of an `ids` entry whose partition passes `keep`.
-fn id_in(key: &[u8], value: &[u8], keep: impl Fn(u16) -> bool) -> Option<RecordId> {
-    let v = keys::parse_id_value(value)?;
-    let id = <[u8; 32]>::try_from(key).ok()?;
-    keep(v.partition).then_some(RecordId(id))
 }
