@@ -330,7 +330,7 @@ pub async fn serve(
         stopping,
     );
     let mut state = AppState::new(store.clone(), config.api);
-    state.cluster = runtime.as_ref().map(|rt| rt.cluster.clone());
+    state.set_cluster(runtime.as_ref().map(|rt| rt.cluster.clone()));
     let reloader = gate.spawn_reloader(Duration::from_secs(1));
     state.set_gate(gate);
     startup.ready(router(state));

@@ -11,9 +11,15 @@ use crate::cluster::Cluster;
 use crate::config::ApiConfig;
 use crate::error::ApiError;
 
-/// Shared handler state; cheap to clone.
+/// Shared handler state: one reference-counted handle, so the clones axum
+/// makes per request (each stateful middleware, the `State` extractor) are
+/// one counter increment each. Fields read through `Deref`.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+/// What [`AppState`] holds.
+#[derive(Clone)]
+pub struct Shared {
     /// The record store.
     pub store: Store,
     /// Stamps records that arrive without a timestamp.
@@ -32,6 +38,14 @@ pub struct AppState {
     pub gate: Arc<Gate>,
 }
 
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
 impl AppState {
     /// Builds the state for a store and API settings.
     pub fn new(store: Store, api: ApiConfig) -> Self {
@@ -40,7 +54,7 @@ impl AppState {
             api.admin_token.as_deref(),
             crate::auth::RateLimits::default(),
         ));
-        AppState {
+        AppState(Arc::new(Shared {
             store,
             clock: Arc::new(Hlc::new()),
             api: Arc::new(api),
@@ -49,7 +63,12 @@ impl AppState {
             docs_html: Arc::new(crate::routes::docs::render_html(&doc)),
             gate,
             cluster: None,
-        }
+        }))
+    }
+
+    /// Sets cluster mode (before the state is shared with the router).
+    pub fn set_cluster(&mut self, cluster: Option<Arc<Cluster>>) {
+        Arc::make_mut(&mut self.0).cluster = cluster;
     }
 
     /// Installs the credential check and renders the document for it (an
@@ -61,9 +80,10 @@ impl AppState {
             crate::openapi::AuthMode::Open
         };
         let doc = crate::openapi::document_for(&self.api, mode);
-        self.openapi_json = Arc::new(doc.to_string());
-        self.docs_html = Arc::new(crate::routes::docs::render_html(&doc));
-        self.gate = gate;
+        let shared = Arc::make_mut(&mut self.0);
+        shared.openapi_json = Arc::new(doc.to_string());
+        shared.docs_html = Arc::new(crate::routes::docs::render_html(&doc));
+        shared.gate = gate;
     }
 
     /// Runs short store reads (index lookups and page-cache reads,
