@@ -9,6 +9,7 @@
 //! - [`merkle`]: comparing bucket digests (the store keeps them: `stemedb_storage::digest`).
 //! - [`hints`]: [`HintQueue`], the durable hinted-handoff queue under `data_dir/hints`.
 //! - [`server`]: [`ReplicationService`] over a store and its digests; [`serve`].
+//! - `push`: applying a `Push` (small ones on the calling task, large ones on the blocking pool).
 //! - [`client`]: [`Peer`], a lazily connected client with timeouts.
 //! - [`sync`]: [`sync_with`] / [`sync_with_mode`] / [`sync_with_options`], one
 //!   anti-entropy round with a peer, both ways or push-only ([`SyncMode`]).
@@ -29,6 +30,7 @@ pub mod hints;
 pub mod merkle;
 pub mod metrics;
 pub mod prefix;
+mod push;
 mod repair;
 pub mod server;
 pub mod sync;

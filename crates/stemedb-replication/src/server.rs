@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use stemedb_peer_auth::{ClusterSecret, RPC_METADATA_KEY, ReplayGuard};
-use stemedb_records::{RecordId, SignedRecord};
+use stemedb_records::RecordId;
 use stemedb_storage::{StorageError, Store, partition};
 use tonic::service::Interceptor;
 use tonic::service::interceptor::InterceptedService;
@@ -19,9 +19,9 @@ use crate::proto::replication_server::{Replication, ReplicationServer};
 use crate::proto::{
     BucketIdList, BucketIdsReply, BucketIdsRequest, DigestsReply, DigestsRequest, FetchPhase,
     FetchReply, FetchRequest, MatchReply, MatchRequest, PartitionDigest, PartitionMatch,
-    PartitionPrefixes, PushReply, PushRequest, PushResult, PushStatus, SubjectRequest,
+    PartitionPrefixes, PushReply, PushRequest, SubjectRequest,
 };
-use crate::wire::{is_annotation, pack_buckets, pack_ids, push_result, send_order, unpack_ids};
+use crate::wire::{is_annotation, pack_buckets, pack_ids, send_order, unpack_ids};
 
 /// Largest gRPC message either side accepts or sends.
 pub const MAX_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
@@ -68,6 +68,14 @@ impl ReplicationState {
 pub trait PushObserver: Send + Sync {
     /// Called once per `Push` with the records it created.
     fn created(&self, records: &[(RecordId, u16)]) -> std::result::Result<(), String>;
+
+    /// Whether [`PushObserver::created`] may block (disk I/O) for these
+    /// records; when not, a small push calls it on the async task. Must be
+    /// cheap. The default is `true` (always run it on the blocking pool).
+    fn may_block(&self, records: &[(RecordId, u16)]) -> bool {
+        let _ = records;
+        true
+    }
 }
 
 /// The tonic service implementation.
@@ -226,102 +234,6 @@ fn match_groups(
 }
 
 /// Decodes, appends and digests pushed records; one result per input, in order.
-/// `api.require_signatures` on the replication path: the same rule as over
-/// HTTP, so a pushed record is refused unless it carries a valid signature.
-fn enforce_signatures(decoded: &mut [std::result::Result<SignedRecord, (Vec<u8>, String)>]) {
-    let mut signed: Vec<usize> = Vec::new();
-    for (i, d) in decoded.iter_mut().enumerate() {
-        if let Ok(rec) = d {
-            if rec.signature().is_none() {
-                let id = rec.id().as_bytes().to_vec();
-                *d = Err((
-                    id,
-                    "unsigned record refused: api.require_signatures is on".into(),
-                ));
-            } else {
-                signed.push(i);
-            }
-        }
-    }
-    let recs: Vec<&SignedRecord> = signed
-        .iter()
-        .filter_map(|i| decoded[*i].as_ref().ok())
-        .collect();
-    let verdicts = stemedb_records::sign::verify_batch(&recs);
-    let failed: Vec<(usize, String)> = signed
-        .iter()
-        .zip(verdicts)
-        .filter_map(|(i, v)| v.err().map(|e| (*i, e.to_string())))
-        .collect();
-    for (i, why) in failed {
-        let id = decoded[i]
-            .as_ref()
-            .map(|r| r.id().as_bytes().to_vec())
-            .unwrap_or_default();
-        decoded[i] = Err((id, why));
-    }
-}
-
-pub(crate) fn apply_push(state: &ReplicationState, raw: &[Vec<u8>]) -> Result<Vec<PushResult>> {
-    let mut decoded: Vec<std::result::Result<SignedRecord, (Vec<u8>, String)>> = raw
-        .iter()
-        .map(|bytes| SignedRecord::from_stored(bytes).map_err(|e| (Vec::new(), e.to_string())))
-        .collect();
-    if state.require_signatures {
-        enforce_signatures(&mut decoded);
-    }
-    let mut results: Vec<Option<PushResult>> = Vec::with_capacity(raw.len());
-    let mut valid: Vec<SignedRecord> = Vec::with_capacity(raw.len());
-    for d in decoded {
-        match d {
-            Ok(rec) => {
-                results.push(None);
-                valid.push(rec);
-            }
-            Err((id, error)) => results.push(Some(PushResult {
-                status: PushStatus::Invalid as i32,
-                id,
-                error,
-            })),
-        }
-    }
-    let ids: Vec<RecordId> = valid.iter().map(SignedRecord::id).collect();
-    let outcomes = if valid.is_empty() {
-        Vec::new()
-    } else {
-        state.store.append(valid)?
-    };
-    if let Some(observer) = &state.on_push {
-        // The store decided each record's partition when it appended it.
-        let created: Vec<(RecordId, u16)> = outcomes
-            .iter()
-            .filter_map(|o| o.as_ref().ok())
-            .filter(|a| a.status == stemedb_storage::AppendStatus::Created)
-            .map(|a| (a.id, a.partition))
-            .collect();
-        if !created.is_empty() {
-            observer
-                .created(&created)
-                .map_err(ReplicationError::Observer)?;
-        }
-    }
-    let mut it = ids.into_iter().zip(outcomes);
-    Ok(results
-        .into_iter()
-        .map(|slot| match slot {
-            Some(r) => r,
-            None => match it.next() {
-                Some((id, outcome)) => push_result(Some(id), &outcome),
-                None => PushResult {
-                    status: PushStatus::Invalid as i32,
-                    id: Vec::new(),
-                    error: "lost in append".into(),
-                },
-            },
-        })
-        .collect())
-}
-
 #[tonic::async_trait]
 impl Replication for ReplicationService {
     async fn push(
@@ -329,8 +241,9 @@ impl Replication for ReplicationService {
         req: Request<PushRequest>,
     ) -> std::result::Result<Response<PushReply>, Status> {
         let records = req.into_inner().records;
-        let state = self.state.clone();
-        let results = run(move || apply_push(&state, &records)).await?;
+        let results = crate::push::apply(self.state.clone(), records)
+            .await
+            .map_err(status_of)?;
         Ok(Response::new(PushReply { results }))
     }
 
@@ -572,7 +485,7 @@ pub async fn serve_listener(
 mod tests {
     use super::*;
     use crate::prefix::unpack_groups;
-    use stemedb_records::{Assertion, Lifecycle, Object, Record};
+    use stemedb_records::{Assertion, Lifecycle, Object, Record, SignedRecord};
     use stemedb_storage::StoreConfig;
 
     fn assertion(n: u64) -> SignedRecord {

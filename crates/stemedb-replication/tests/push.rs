@@ -138,10 +138,12 @@ async fn subject_records_returns_targets_first() -> TestResult {
     Ok(())
 }
 
-/// Records every `created` call; fails when `fail` is set.
+/// Records every `created` call; fails when `fail` is set; says it never
+/// blocks when `inline` is set (so small pushes call it on the async task).
 struct Recorder {
     seen: std::sync::Mutex<Vec<(stemedb_records::RecordId, u16)>>,
     fail: bool,
+    inline: bool,
 }
 
 impl stemedb_replication::PushObserver for Recorder {
@@ -155,43 +157,117 @@ impl stemedb_replication::PushObserver for Recorder {
             .extend_from_slice(records);
         Ok(())
     }
+
+    fn may_block(&self, _records: &[(stemedb_records::RecordId, u16)]) -> bool {
+        !self.inline
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn push_observer_sees_created_records_with_partitions() -> TestResult {
-    let (_d, store) = temp_store();
-    let recorder = std::sync::Arc::new(Recorder {
-        seen: std::sync::Mutex::new(Vec::new()),
-        fail: false,
-    });
-    let mut state = stemedb_replication::ReplicationState::new(store.clone());
-    state.on_push = Some(recorder.clone());
-    let srv = start_with(state).await;
-    let peer = Peer::new(&srv.addr.to_string(), PeerConfig::default())?;
-    let a = assertion("drug:observed", 1);
-    let v = vote(a.id(), 2);
-    peer.push(&[a.clone(), v.clone()]).await?;
-    // A duplicate push creates nothing, so the observer is not called again.
-    peer.push(&[a.clone(), v.clone()]).await?;
-    let p = stemedb_storage::partition::of_subject("drug:observed");
-    let seen = recorder.seen.lock().map_err(|e| e.to_string())?.clone();
-    assert_eq!(
-        seen,
-        vec![(a.id(), p), (v.id(), p)],
-        "a vote is placed with its target"
-    );
-    srv.stop().await;
+    // Called on the blocking pool (the default) and on the async task.
+    for inline in [false, true] {
+        let (_d, store) = temp_store();
+        let recorder = std::sync::Arc::new(Recorder {
+            seen: std::sync::Mutex::new(Vec::new()),
+            fail: false,
+            inline,
+        });
+        let mut state = stemedb_replication::ReplicationState::new(store.clone());
+        state.on_push = Some(recorder.clone());
+        let srv = start_with(state).await;
+        let peer = Peer::new(&srv.addr.to_string(), PeerConfig::default())?;
+        let a = assertion("drug:observed", 1);
+        let v = vote(a.id(), 2);
+        peer.push(&[a.clone(), v.clone()]).await?;
+        // A duplicate push creates nothing, so the observer is not called again.
+        peer.push(&[a.clone(), v.clone()]).await?;
+        let p = stemedb_storage::partition::of_subject("drug:observed");
+        let seen = recorder.seen.lock().map_err(|e| e.to_string())?.clone();
+        assert_eq!(
+            seen,
+            vec![(a.id(), p), (v.id(), p)],
+            "a vote is placed with its target (inline: {inline})"
+        );
+        srv.stop().await;
 
-    // An observer that fails makes the Push fail: the pusher must not count the copy.
-    let (_d2, store2) = temp_store();
-    let mut state = stemedb_replication::ReplicationState::new(store2.clone());
-    state.on_push = Some(std::sync::Arc::new(Recorder {
-        seen: std::sync::Mutex::new(Vec::new()),
-        fail: true,
-    }));
-    let srv = start_with(state).await;
+        // An observer that fails makes the Push fail: the pusher must not count the copy.
+        let (_d2, store2) = temp_store();
+        let mut state = stemedb_replication::ReplicationState::new(store2.clone());
+        state.on_push = Some(std::sync::Arc::new(Recorder {
+            seen: std::sync::Mutex::new(Vec::new()),
+            fail: true,
+            inline,
+        }));
+        let srv = start_with(state).await;
+        let peer = Peer::new(&srv.addr.to_string(), PeerConfig::default())?;
+        assert!(peer.push(&[assertion("drug:x", 3)]).await.is_err());
+        srv.stop().await;
+    }
+    Ok(())
+}
+
+/// A push larger than the receiver applies on its async task (hint delivery,
+/// repair) answers every record in order, refused ones in place.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_large_push_answers_every_record_in_order() -> TestResult {
+    let (_d, store) = temp_store();
+    let srv = start(&store).await;
+    let mut client = ReplicationClient::connect(format!("http://{}", srv.addr)).await?;
+    let records: Vec<_> = (0..300)
+        .map(|i| assertion(&format!("bulk:{i}"), i))
+        .collect();
+    let orphan = vote(assertion("bulk:absent", 999).id(), 1_000);
+    let mut raw: Vec<Vec<u8>> = records.iter().map(|r| r.to_stored()).collect();
+    raw.insert(150, b"not a record".to_vec());
+    raw.push(orphan.to_stored());
+    let reply = client
+        .push(PushRequest { records: raw })
+        .await?
+        .into_inner();
+    assert_eq!(reply.results.len(), 302);
+    for (i, r) in reply.results.iter().enumerate() {
+        let want = match i {
+            150 => PushStatus::Invalid,
+            301 => PushStatus::MissingTarget,
+            _ => PushStatus::Created,
+        };
+        assert_eq!(r.status, want as i32, "result {i}: {}", r.error);
+    }
+    let j = |i: usize| if i < 150 { i } else { i - 1 };
+    assert_eq!(reply.results[0].id, records[0].id().as_bytes().to_vec());
+    assert_eq!(
+        reply.results[300].id,
+        records[j(300)].id().as_bytes().to_vec()
+    );
+    assert_eq!(store.verify()?.records, 300);
+    srv.stop().await;
+    Ok(())
+}
+
+/// A replica copy waits for room in a full commit queue; it is not refused
+/// as overloaded (a client write is, so that its client can back off).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_commit_queue_makes_a_pushed_copy_wait() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let mut cfg = stemedb_storage::StoreConfig::new(dir.path());
+    cfg.queue_depth = 1;
+    let store = stemedb_storage::Store::open(cfg)?;
+    let srv = start(&store).await;
     let peer = Peer::new(&srv.addr.to_string(), PeerConfig::default())?;
-    assert!(peer.push(&[assertion("drug:x", 3)]).await.is_err());
+    let mut calls = tokio::task::JoinSet::new();
+    for i in 0..64 {
+        let peer = peer.clone();
+        calls.spawn(async move {
+            let rec = assertion(&format!("queued:{i}"), i);
+            peer.push(&[rec]).await
+        });
+    }
+    while let Some(done) = calls.join_next().await {
+        let out = done??;
+        assert_eq!(out[0].status, PushStatus::Created);
+    }
+    assert_eq!(store.verify()?.records, 64);
     srv.stop().await;
     Ok(())
 }

@@ -302,6 +302,22 @@ async fn fetch_with_context(
 /// is lost. (Replicas that already hold it answer `exists` and the hint goes.)
 impl PushObserver for Cluster {
     fn created(&self, records: &[(RecordId, u16)]) -> Result<(), String> {
+        for (target, ids) in &self.owed(records) {
+            self.hints.add(target, ids).map_err(|e| e.to_string())?;
+        }
+        Ok(())
+    }
+
+    /// Only a sloppy-quorum copy writes hints; a replica's own copy does nothing.
+    fn may_block(&self, records: &[(RecordId, u16)]) -> bool {
+        !self.owed(records).is_empty()
+    }
+}
+
+impl Cluster {
+    /// What this node owes other replicas for records pushed to it: the
+    /// records of partitions it does not replicate, by replica.
+    fn owed(&self, records: &[(RecordId, u16)]) -> HashMap<String, Vec<RecordId>> {
         let members = self.membership.members();
         // Replicas of each partition in this push that this node does not
         // replicate (None: it does); computed once per partition, not per record.
@@ -316,9 +332,6 @@ impl PushObserver for Cluster {
                 owed.entry(r.clone()).or_default().push(*id);
             }
         }
-        for (target, ids) in &owed {
-            self.hints.add(target, ids).map_err(|e| e.to_string())?;
-        }
-        Ok(())
+        owed
     }
 }
