@@ -18,6 +18,18 @@ pub enum StorageError {
     /// The index engine failed.
     #[error("index engine error: {0}")]
     Index(#[from] fjall::Error),
+    /// Opening the index found damaged files (a checksum mismatch, a missing
+    /// table, an unreadable journal). The index is derived from the log: it
+    /// is rebuilt when the store opens without it.
+    #[error(
+        "the index at {dir} is damaged ({source}); it is derived from the log and is rebuilt from it when missing: with the server stopped, move {dir} out of the data directory and start again (docs/runbooks/index-rebuild.md)"
+    )]
+    IndexDamaged {
+        /// The index directory.
+        dir: PathBuf,
+        /// What the index engine reported.
+        source: fjall::Error,
+    },
     /// A log segment is damaged somewhere other than its unacknowledged tail.
     #[error("log corruption in {path} at offset {offset}: {reason}")]
     Corrupt {
@@ -63,6 +75,20 @@ pub enum StorageError {
 }
 
 impl StorageError {
+    /// An index engine error met while opening the index at `dir`, as
+    /// [`StorageError::IndexDamaged`] when it says the files are damaged;
+    /// I/O errors (permissions, a failing disk) and a held lock stay
+    /// [`StorageError::Index`]: rebuilding would not help.
+    pub(crate) fn opening_index(dir: &std::path::Path, e: StorageError) -> StorageError {
+        match e {
+            StorageError::Index(source) if is_damage(&source) => StorageError::IndexDamaged {
+                dir: dir.to_path_buf(),
+                source,
+            },
+            other => other,
+        }
+    }
+
     /// Whether this refusal left nothing written and the store healthy
     /// (the client may retry once space is freed).
     pub fn is_no_space(&self) -> bool {
@@ -97,3 +123,17 @@ impl StorageError {
 
 /// Result alias.
 pub type Result<T> = std::result::Result<T, StorageError>;
+
+/// Whether an index engine error describes damaged files rather than the
+/// environment (I/O, a lock, a poisoned engine).
+fn is_damage(e: &fjall::Error) -> bool {
+    use fjall::Error as F;
+    !matches!(
+        e,
+        F::Io(_)
+            | F::Locked
+            | F::Poisoned
+            | F::KeyspaceDeleted
+            | F::Storage(fjall::LsmError::Io(_))
+    )
+}

@@ -182,11 +182,12 @@ impl Store {
         let log_dir = cfg.data_dir.join("log");
         let (writer, reader, recovery) = LogWriter::open(&log_dir, cfg.segment_size, cfg.fsync)?;
         let index_dir = cfg.data_dir.join("index");
-        let mut idx = Indexes::open(&index_dir, &cfg)?;
+        let damaged = |e| StorageError::opening_index(&index_dir, e);
+        let mut idx = Indexes::open(&index_dir, &cfg).map_err(damaged)?;
         let end = writer.end();
         let start = LogPos::START;
-        let (from, rebuilt) = match idx.checkpoint()? {
-            Some(_) if idx.other_format()? => {
+        let (from, rebuilt) = match idx.checkpoint().map_err(damaged)? {
+            Some(_) if idx.other_format().map_err(damaged)? => {
                 tracing::warn!(
                     format = crate::index::FORMAT,
                     "index has an older layout; rebuilding it from the log"
