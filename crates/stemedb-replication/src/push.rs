@@ -6,9 +6,10 @@
 //! A small push (a replica copy of a few client writes; the pusher coalesces
 //! concurrent ones) runs on the calling task and awaits the group commit, so
 //! no thread is parked for it: two fewer thread hand-offs per push than the
-//! blocking pool, which on a busy node costs more than the append's CPU.
-//! Large pushes (hint delivery, anti-entropy repair) decode and append on the
-//! blocking pool.
+//! blocking pool (three-node load: 12 % fewer context switches per write,
+//! docs/benchmarks.md). It is kept small because decoding, re-hashing and
+//! signature checks then run on an async worker. Large pushes (hint
+//! delivery, anti-entropy repair) decode and append on the blocking pool.
 
 use stemedb_records::{RecordId, SignedRecord};
 use stemedb_storage::{AppendStatus, ItemResult, StorageError};
@@ -19,7 +20,7 @@ use crate::server::ReplicationState;
 use crate::wire::push_result;
 
 /// Pushes of at most this many records are applied on the calling task.
-pub(crate) const INLINE_RECORDS: usize = 64;
+pub(crate) const INLINE_RECORDS: usize = 16;
 
 /// A push after decoding: a slot per input (filled for the refused ones) and
 /// the records to append.

@@ -233,7 +233,6 @@ fn match_groups(
     Ok(out)
 }
 
-/// Decodes, appends and digests pushed records; one result per input, in order.
 #[tonic::async_trait]
 impl Replication for ReplicationService {
     async fn push(
