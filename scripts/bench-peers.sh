@@ -127,6 +127,13 @@ declare -A SQL=(
   [skeptic]="SELECT value, count(DISTINCT agent)::float8 / sum(count(DISTINCT agent)) OVER () AS share FROM claims $where GROUP BY value;"
   [layered]="SELECT coalesce(source_class, 6) AS class, value, count(DISTINCT agent) AS support, max(ts) AS newest FROM claims $where GROUP BY 1, 2 ORDER BY 1, 3 DESC, 4 DESC;"
 )
+echo "== round-trip floor: wrk GET /v1/health vs pgbench SELECT 1, -c$CONNS, ${SECS}s each =="
+printf '%s\n' 'SELECT 1;' >"$work/floor.sql"
+read -r pg_tps pg_p99 < <(pg_run "$work/floor.sql")
+r=$(wrk_run health); echo "  $r"
+s_rps=$(echo "$r" | sed -n 's/.* rps=\([0-9]*\).*/\1/p'); s_p99=$(echo "$r" | sed -n 's/.*p99_ms=\([0-9.]*\).*/\1/p')
+row "round-trip floor (req/s)" "$s_rps" "$pg_tps" "$(ratio "$s_rps" "$pg_tps")" "(no data touched: GET /v1/health vs SELECT 1; not a target)"
+
 for lens in recency consensus authority confidence skeptic layered; do
   echo "== $lens lens: wrk -c$CONNS vs pgbench -c$CONNS, ${SECS}s each =="
   printf '\\set s random(0, :subjects - 1)\n%s\n' "${SQL[$lens]}" >"$work/$lens.sql"
