@@ -29,11 +29,19 @@ struct Decoded {
     valid: Vec<SignedRecord>,
 }
 
-/// Applies a pushed batch; one result per input, in order.
+/// Applies a pushed batch; one result per input, in order. Runs to the end
+/// even when the caller stops waiting (a pusher's timeout drops the call):
+/// once a record is appended, the observer still learns of it.
 pub(crate) async fn apply(state: ReplicationState, raw: Vec<Vec<u8>>) -> Result<Vec<PushResult>> {
     if raw.len() > INLINE_RECORDS {
         return blocking(move || apply_blocking(&state, &raw)).await;
     }
+    tokio::spawn(apply_inline(state, raw))
+        .await
+        .map_err(|e| ReplicationError::Task(e.to_string()))?
+}
+
+async fn apply_inline(state: ReplicationState, raw: Vec<Vec<u8>>) -> Result<Vec<PushResult>> {
     let Decoded { slots, valid } = decode(&state, &raw);
     let ids: Vec<RecordId> = valid.iter().map(SignedRecord::id).collect();
     let outcomes = if valid.is_empty() {
@@ -181,5 +189,69 @@ fn enforce_signatures(decoded: &mut [std::result::Result<SignedRecord, (Vec<u8>,
             .map(|r| r.id().as_bytes().to_vec())
             .unwrap_or_default();
         decoded[i] = Err((id, why));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+    use std::time::Duration;
+
+    use stemedb_testkit::records::assertion;
+    use stemedb_testkit::store::temp_store;
+
+    use super::*;
+    use crate::server::PushObserver;
+
+    /// Records what it is told; never blocks.
+    #[derive(Default)]
+    struct Seen(Mutex<Vec<(RecordId, u16)>>);
+
+    impl PushObserver for Seen {
+        fn created(&self, records: &[(RecordId, u16)]) -> std::result::Result<(), String> {
+            self.0
+                .lock()
+                .map_err(|e| e.to_string())?
+                .extend_from_slice(records);
+            Ok(())
+        }
+
+        fn may_block(&self, _records: &[(RecordId, u16)]) -> bool {
+            false
+        }
+    }
+
+    /// A pusher that gives up (its call is dropped after the first poll)
+    /// does not stop the push half-way: the record it sent is appended and
+    /// the observer still learns of it. (One runtime thread: the call is
+    /// surely pending after its first poll.)
+    #[tokio::test]
+    async fn a_dropped_call_still_tells_the_observer() {
+        let (_dir, store) = temp_store();
+        let seen = Arc::new(Seen::default());
+        let mut state = ReplicationState::new(store.clone());
+        state.on_push = Some(seen.clone());
+        let rec = assertion("drug:dropped", 1);
+        let raw = vec![rec.to_stored()];
+        // Poll the call once, then drop it.
+        let finished = tokio::select! {
+            biased;
+            r = apply(state, raw) => Some(r),
+            () = std::future::ready(()) => None,
+        };
+        assert!(
+            finished.is_none(),
+            "the call was dropped before it finished"
+        );
+        let mut told = false;
+        for _ in 0..500 {
+            if seen.0.lock().map(|s| !s.is_empty()).unwrap_or(false) {
+                told = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert!(told, "the observer was never told of the appended record");
+        assert!(store.contains(rec.id()).expect("lookup"));
     }
 }
