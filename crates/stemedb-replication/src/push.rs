@@ -4,7 +4,7 @@
 //! created, and answer one result per input, in order.
 //!
 //! A small push (a replica copy of a few client writes; the pusher coalesces
-//! concurrent ones) runs on the calling task and awaits the group commit, so
+//! concurrent ones) runs in an async task and awaits the group commit, so
 //! no thread is parked for it: two fewer thread hand-offs per push than the
 //! blocking pool (three-node load: 12 % fewer context switches per write,
 //! docs/benchmarks.md). It is kept small because decoding, re-hashing and
@@ -19,7 +19,7 @@ use crate::proto::{PushResult, PushStatus};
 use crate::server::ReplicationState;
 use crate::wire::push_result;
 
-/// Pushes of at most this many records are applied on the calling task.
+/// Pushes of at most this many records are applied in an async task.
 pub(crate) const INLINE_RECORDS: usize = 16;
 
 /// A push after decoding: a slot per input (filled for the refused ones) and
