@@ -47,32 +47,25 @@ async fn apply_inline(state: ReplicationState, raw: Vec<Vec<u8>>) -> Result<Vec<
     let outcomes = if valid.is_empty() {
         Vec::new()
     } else {
-        // `append_async` fails fast on a full commit queue; a replica copy
-        // waits for room instead, like the blocking path.
-        match state.store.append_async(valid.clone()).await {
+        match state.store.append_async(valid).await {
+            // Nothing was queued: a replica copy waits for room instead of
+            // being refused, on the blocking path (which decodes again).
             Err(StorageError::Overloaded(_)) => {
-                let store = state.store.clone();
-                blocking(move || Ok(store.append(valid)?)).await?
+                return blocking(move || apply_blocking(&state, &raw)).await;
             }
             other => other?,
         }
     };
     let created = created(&outcomes);
-    if let Some(observer) = state.on_push.clone()
-        && !created.is_empty()
-    {
-        if observer.may_block(&created) {
-            blocking(move || {
-                observer
-                    .created(&created)
-                    .map_err(ReplicationError::Observer)
-            })
-            .await?;
-        } else {
-            observer
-                .created(&created)
-                .map_err(ReplicationError::Observer)?;
-        }
+    let may_block = state
+        .on_push
+        .as_ref()
+        .is_some_and(|o| !created.is_empty() && o.may_block(&created));
+    if may_block {
+        let s = state.clone();
+        blocking(move || notify(&s, &created)).await?;
+    } else {
+        notify(&state, &created)?;
     }
     Ok(answer(slots, ids, outcomes))
 }
@@ -86,15 +79,18 @@ fn apply_blocking(state: &ReplicationState, raw: &[Vec<u8>]) -> Result<Vec<PushR
     } else {
         state.store.append(valid)?
     };
-    let created = created(&outcomes);
-    if let Some(observer) = &state.on_push
-        && !created.is_empty()
-    {
-        observer
-            .created(&created)
-            .map_err(ReplicationError::Observer)?;
-    }
+    notify(state, &created(&outcomes))?;
     Ok(answer(slots, ids, outcomes))
+}
+
+/// Tells the observer, if any, what the push created (nothing: no call).
+fn notify(state: &ReplicationState, created: &[(RecordId, u16)]) -> Result<()> {
+    match &state.on_push {
+        Some(observer) if !created.is_empty() => observer
+            .created(created)
+            .map_err(ReplicationError::Observer),
+        _ => Ok(()),
+    }
 }
 
 fn decode(state: &ReplicationState, raw: &[Vec<u8>]) -> Decoded {
