@@ -153,38 +153,20 @@ fn answer(
 }
 
 /// `api.require_signatures` on the replication path: the same rule as over
-/// HTTP, so a pushed record is refused unless it carries a valid signature.
+/// HTTP, so a pushed record is refused unless it is signed. Signatures are
+/// verified once, by the store's append (an invalid one is answered
+/// `invalid` there).
 fn enforce_signatures(decoded: &mut [std::result::Result<SignedRecord, (Vec<u8>, String)>]) {
-    let mut signed: Vec<usize> = Vec::new();
-    for (i, d) in decoded.iter_mut().enumerate() {
-        if let Ok(rec) = d {
-            if rec.signature().is_none() {
-                let id = rec.id().as_bytes().to_vec();
-                *d = Err((
-                    id,
-                    "unsigned record refused: api.require_signatures is on".into(),
-                ));
-            } else {
-                signed.push(i);
-            }
+    for d in decoded.iter_mut() {
+        if let Ok(rec) = d
+            && rec.signature().is_none()
+        {
+            let id = rec.id().as_bytes().to_vec();
+            *d = Err((
+                id,
+                "unsigned record refused: api.require_signatures is on".into(),
+            ));
         }
-    }
-    let recs: Vec<&SignedRecord> = signed
-        .iter()
-        .filter_map(|i| decoded[*i].as_ref().ok())
-        .collect();
-    let verdicts = stemedb_records::sign::verify_batch(&recs);
-    let failed: Vec<(usize, String)> = signed
-        .iter()
-        .zip(verdicts)
-        .filter_map(|(i, v)| v.err().map(|e| (*i, e.to_string())))
-        .collect();
-    for (i, why) in failed {
-        let id = decoded[i]
-            .as_ref()
-            .map(|r| r.id().as_bytes().to_vec())
-            .unwrap_or_default();
-        decoded[i] = Err((id, why));
     }
 }
 

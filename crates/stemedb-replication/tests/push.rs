@@ -111,6 +111,49 @@ async fn tampered_bytes_are_rehashed_and_rejected() -> TestResult {
     Ok(())
 }
 
+/// With `api.require_signatures`, a pushed record must be signed, and its
+/// signature valid (checked once, by the store's append).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn require_signatures_refuses_unsigned_and_badly_signed_pushes() -> TestResult {
+    let (_d, store) = temp_store();
+    let mut state = stemedb_replication::ReplicationState::new(store.clone());
+    state.require_signatures = true;
+    let srv = start_with(state).await;
+    let mut client = ReplicationClient::connect(format!("http://{}", srv.addr)).await?;
+    let key = sign::generate_key()?;
+    let good = signed_assertion(&key, "drug:signed", 7);
+    let mut bad = signed_assertion(&key, "drug:signed", 8).to_stored();
+    // A byte of the canonical body: the record decodes, its signature no longer matches.
+    let last = bad.len() - 1;
+    bad[last] ^= 0x01;
+    let unsigned = assertion("drug:plain", 9);
+    let reply = client
+        .push(PushRequest {
+            records: vec![unsigned.to_stored(), bad, good.to_stored()],
+        })
+        .await?
+        .into_inner();
+    let st: Vec<_> = reply
+        .results
+        .iter()
+        .map(|r| PushStatus::try_from(r.status))
+        .collect::<Result<_, _>>()?;
+    assert_eq!(st[0], PushStatus::Invalid);
+    assert!(
+        reply.results[0].error.contains("require_signatures"),
+        "{:?}",
+        reply.results[0]
+    );
+    assert_eq!(st[1], PushStatus::Invalid, "{:?}", reply.results[1]);
+    assert!(!reply.results[1].error.is_empty());
+    assert_eq!(st[2], PushStatus::Created);
+    assert!(store.contains(good.id())?);
+    assert!(!store.contains(unsigned.id())?);
+    assert_eq!(store.verify()?.records, 1);
+    srv.stop().await;
+    Ok(())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn subject_records_returns_targets_first() -> TestResult {
     let (_d, store) = temp_store();
