@@ -46,6 +46,10 @@ pub fn peak_rss_mib() -> f64 {
 }
 
 fn main() {
+    // As in the server: without it the load client spends its CPU zeroing huge pages.
+    if let Err(e) = stemedb_storage::memory::no_transparent_huge_pages() {
+        eprintln!("stemedb-bench: transparent huge pages stay on: {e}");
+    }
     let all: Vec<String> = std::env::args().skip(1).collect();
     if all.first().map(String::as_str) == Some("cluster-load") {
         return cluster::run(&all[1..]);

@@ -143,11 +143,18 @@ fn init_logging(json: bool) {
 }
 
 fn main() -> ExitCode {
+    let thp = stemedb_storage::memory::no_transparent_huge_pages();
     let args = Args::parse();
     if let Some(Sub::Keys(cmd)) = args.command {
         return run_keys(cmd);
     }
     init_logging(args.log_json);
+    if let Err(e) = thp {
+        tracing::warn!(
+            error = %e,
+            "could not turn transparent huge pages off; writes may stall while the kernel zeroes huge pages"
+        );
+    }
     match args.command {
         Some(Sub::Verify(a)) => return stemedb_server::tools::verify(&a),
         Some(Sub::Restore(a)) => {

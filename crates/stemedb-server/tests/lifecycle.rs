@@ -176,3 +176,23 @@ fn configuration_errors_exit_nonzero_naming_key_and_source() {
     assert_ne!(code, Some(0));
     assert!(err.contains("STEMEDB_STORAGE_QUEUE_DEPTH"), "{err}");
 }
+
+/// The server turns transparent huge pages off for itself at start (its
+/// allocator asks for them; zeroing fresh 2 MiB pages cost writes their
+/// tail latency). The kernel reports the process flag in `/proc/<pid>/status`.
+#[cfg(target_os = "linux")]
+#[test]
+fn the_server_runs_without_transparent_huge_pages() {
+    let s = Server::start(&[]);
+    let status = std::fs::read_to_string(format!("/proc/{}/status", s.pid()))
+        .unwrap_or_else(|e| panic!("reading the server's /proc status: {e}"));
+    let line = status
+        .lines()
+        .find(|l| l.starts_with("THP_enabled:"))
+        .unwrap_or_else(|| panic!("no THP_enabled line (kernel < 5.0?):\n{status}"));
+    assert_eq!(
+        line.split_whitespace().nth(1),
+        Some("0"),
+        "transparent huge pages are still on for the server: {line}"
+    );
+}

@@ -49,6 +49,7 @@ pub mod digest;
 pub mod error;
 pub mod index;
 pub mod log;
+pub mod memory;
 pub mod partition;
 pub mod space;
 pub mod store;
