@@ -15,6 +15,7 @@
 //! - [`backup`]: online backup, verify and (point-in-time) restore.
 //! - [`partition`]: subject → partition for placement and Merkle sync.
 //! - [`space`]: the free-space floor (`min_free_bytes`) checked before each group commit.
+//! - [`memory`]: process settings for binaries that run a store (huge pages off).
 //! - [`digest`]: per-partition Merkle bucket digests, maintained by the
 //!   commit path, tail replay and rebuild like every index.
 //!
