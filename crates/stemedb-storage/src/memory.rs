@@ -10,8 +10,9 @@
 /// faulted and zeroed again. A store's write path allocates and frees
 /// batch-sized buffers continuously: in a 1M-claim HTTP batch ingest,
 /// `perf` put 87 % of the server's samples in the kernel zeroing those pages
-/// (`clear_page_erms`), and turning huge pages off made the ingest 25–30 %
-/// faster, with no change to queries (`docs/benchmarks.md`).
+/// (`clear_page_erms`); turning huge pages off made the ingest 22–40 % faster
+/// and cut the single-write p99 from ~31 ms to ~5.5 ms, with no change to
+/// queries (`docs/benchmarks.md`, "Transparent huge pages off").
 pub fn no_transparent_huge_pages() -> std::io::Result<()> {
     #[cfg(target_os = "linux")]
     {
