@@ -5,7 +5,7 @@ mod common;
 use common::*;
 use stemedb_records::sign;
 use stemedb_replication::proto::replication_client::ReplicationClient;
-use stemedb_replication::proto::{PushRequest, PushStatus};
+use stemedb_replication::proto::{PushReply, PushRequest, PushStatus};
 use stemedb_replication::{Peer, PeerConfig, all_partitions};
 use stemedb_testkit::records::*;
 use stemedb_testkit::store::temp_store;
@@ -77,23 +77,17 @@ async fn tampered_bytes_are_rehashed_and_rejected() -> TestResult {
         .position(|w| w == b"value 9")
         .ok_or("value not found")?;
     forged_id[pos + 6] = b'8';
-    let reply = client
-        .push(PushRequest {
-            records: vec![
-                tampered,
-                vec![1, 2, 3],
-                Vec::new(),
-                forged_id,
-                good.to_stored(),
-            ],
-        })
-        .await?
-        .into_inner();
-    let st: Vec<_> = reply
-        .results
-        .iter()
-        .map(|r| PushStatus::try_from(r.status))
-        .collect::<Result<_, _>>()?;
+    let (reply, st) = push_raw(
+        &mut client,
+        vec![
+            tampered,
+            vec![1, 2, 3],
+            Vec::new(),
+            forged_id,
+            good.to_stored(),
+        ],
+    )
+    .await?;
     assert_eq!(st[0], PushStatus::Invalid, "{:?}", reply.results[0]);
     assert_eq!(st[1], PushStatus::Invalid);
     assert_eq!(st[2], PushStatus::Invalid);
@@ -127,17 +121,11 @@ async fn require_signatures_refuses_unsigned_and_badly_signed_pushes() -> TestRe
     let last = bad.len() - 1;
     bad[last] ^= 0x01;
     let unsigned = assertion("drug:plain", 9);
-    let reply = client
-        .push(PushRequest {
-            records: vec![unsigned.to_stored(), bad, good.to_stored()],
-        })
-        .await?
-        .into_inner();
-    let st: Vec<_> = reply
-        .results
-        .iter()
-        .map(|r| PushStatus::try_from(r.status))
-        .collect::<Result<_, _>>()?;
+    let (reply, st) = push_raw(
+        &mut client,
+        vec![unsigned.to_stored(), bad, good.to_stored()],
+    )
+    .await?;
     assert_eq!(st[0], PushStatus::Invalid);
     assert!(
         reply.results[0].error.contains("require_signatures"),
@@ -313,4 +301,18 @@ async fn a_full_commit_queue_makes_a_pushed_copy_wait() -> TestResult {
     assert_eq!(store.verify()?.records, 64);
     srv.stop().await;
     Ok(())
+}
+
+/// Pushes records as raw bytes; returns the reply and each result's status.
+async fn push_raw(
+    client: &mut ReplicationClient<tonic::transport::Channel>,
+    records: Vec<Vec<u8>>,
+) -> Result<(PushReply, Vec<PushStatus>), Box<dyn std::error::Error + Send + Sync>> {
+    let reply = client.push(PushRequest { records }).await?.into_inner();
+    let statuses = reply
+        .results
+        .iter()
+        .map(|r| PushStatus::try_from(r.status))
+        .collect::<Result<_, _>>()?;
+    Ok((reply, statuses))
 }
