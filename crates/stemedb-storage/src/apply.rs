@@ -122,6 +122,7 @@ impl<'a> Applier<'a> {
 
     /// Adds a record's index entries under a placement decided by the caller.
     pub(crate) fn add_filed(&mut self, rec: &SignedRecord, pos: LogPos, filed: &Filed) {
+        self.idx.note_id(&rec.id());
         entries(rec, pos, filed, |ks, key, value| {
             self.entries.push((ks, key, value));
         });

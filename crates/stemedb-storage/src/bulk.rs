@@ -29,7 +29,7 @@
 
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 
-use stemedb_records::{Kind, SignedRecord};
+use stemedb_records::{Kind, RecordId, SignedRecord};
 
 use crate::apply::{count_indexed, placement_at};
 use crate::digest::BucketDigests;
@@ -443,6 +443,9 @@ fn ingest_keyspace(
             .is_some_and(|next| next.head == it.head && e.key(next) == e.key(it))
         {
             continue;
+        }
+        if ids && let Ok(id) = <[u8; 32]>::try_from(e.key(it)) {
+            idx.note_id(&RecordId(id));
         }
         ingestion.write(e.key(it), e.value(it))?;
         if ids {

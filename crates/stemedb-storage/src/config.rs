@@ -19,6 +19,9 @@ pub struct StoreConfig {
     pub index_write_buffer_bytes: u64,
     /// Journal budget of the index engine before it forces flushes, bytes.
     pub index_journal_bytes: u64,
+    /// Most bytes the filter of known record ids may take (it answers
+    /// "certainly new" without an index lookup); 0 turns it off.
+    pub id_filter_bytes: u64,
     /// Skip fsync (tests and benchmarks of non-durable paths only).
     pub fsync: bool,
     /// Group commits are refused (nothing written) while the data
@@ -37,6 +40,7 @@ impl StoreConfig {
             index_cache_bytes: 64 * 1024 * 1024,
             index_write_buffer_bytes: 256 * 1024 * 1024,
             index_journal_bytes: 256 * 1024 * 1024,
+            id_filter_bytes: 64 * 1024 * 1024,
             fsync: true,
             min_free_bytes: 64 * 1024 * 1024,
         }

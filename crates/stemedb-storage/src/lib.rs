@@ -7,7 +7,8 @@
 //!   (fates, one log write and fsync for many writers) and the index thread
 //!   (`commit::indexer`: index batch, digests, answers, in log order).
 //! - [`index`]: fjall keyspaces derived from the log, with a checkpoint of
-//!   the applied log position.
+//!   the applied log position; `index::id_filter` answers "certainly not
+//!   stored" for new ids without asking fjall.
 //! - `apply` (private): log frame → index entries, shared by commit, replay and rebuild.
 //! - [`store`]: [`Store`], the public API: open, append, rebuild, verify;
 //!   `store::read` holds its reads (records, subject entries, listings, trust,

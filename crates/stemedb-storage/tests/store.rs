@@ -29,6 +29,64 @@ fn duplicates_are_reported_as_exists_and_written_once() {
     assert_eq!(store.subject_entries("s", Some("p")).unwrap().len(), 1);
 }
 
+/// A record's fate is decided by asking the filter of known ids first. After
+/// a reopen the filter is filled by a scan of the stored ids; neither while
+/// it fills nor after is a stored record taken for new.
+#[test]
+fn stored_ids_stay_known_across_reopen_while_and_after_the_id_filter_fills() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open_small(dir.path());
+    assert!(
+        store.id_filter_ready(),
+        "a store opened empty is ready at once"
+    );
+    let claims: Vec<_> = (0..3000)
+        .map(|i| claim(&format!("s{i}"), "p", "v", "a", i))
+        .collect();
+    let statuses = |store: &Store, batch: &[stemedb_records::SignedRecord]| {
+        store
+            .append(batch.to_vec())
+            .unwrap()
+            .into_iter()
+            .map(|r| r.unwrap().status)
+            .collect::<Vec<_>>()
+    };
+    for chunk in claims.chunks(500) {
+        assert!(
+            statuses(&store, chunk)
+                .iter()
+                .all(|s| *s == AppendStatus::Created)
+        );
+    }
+    drop(store);
+
+    let store = open_small(dir.path());
+    assert!(
+        statuses(&store, &claims[..500])
+            .iter()
+            .all(|s| *s == AppendStatus::Exists)
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !store.id_filter_ready() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the id filter scan never finished"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    assert!(
+        statuses(&store, &claims)
+            .iter()
+            .all(|s| *s == AppendStatus::Exists)
+    );
+    for c in &claims {
+        assert!(store.get(c.id()).unwrap().is_some());
+    }
+    let new = claim("s-new", "p", "v", "a", 1);
+    assert_eq!(statuses(&store, &[new]), vec![AppendStatus::Created]);
+    assert_eq!(store.verify().unwrap().records, 3001);
+}
+
 #[test]
 fn references_must_exist_and_have_the_right_kind() {
     let dir = tempfile::tempdir().unwrap();
@@ -321,6 +379,16 @@ fn bulk_replay_in_many_runs_gives_the_incremental_indexes() {
     std::fs::remove_dir_all(dir.path().join("index")).unwrap();
     let store = Store::open(cfg()).unwrap();
     assert!(store.open_report().replayed > 3000);
+    // The bulk runs noted every id: the filter answers without a scan.
+    assert!(store.id_filter_ready());
+    let again = claim("s:0", "p0", &format!("{big}0"), "ag0", 0);
+    assert_eq!(
+        store.append(vec![again]).unwrap()[0]
+            .as_ref()
+            .unwrap()
+            .status,
+        AppendStatus::Exists
+    );
     assert_eq!(
         store.index_digest().unwrap(),
         incremental,

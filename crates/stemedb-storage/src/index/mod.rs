@@ -17,9 +17,14 @@
 //! checkpoint is written in the same atomic batch as the entries it covers,
 //! so after a crash the index is a prefix of the log and replay fills the rest.
 
+mod id_filter;
 pub mod keys;
 
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::thread::JoinHandle;
+use std::time::Instant;
 
 use fjall::config::{CompressionPolicy, FilterPolicy};
 use fjall::{CompressionType, Database, Keyspace, KeyspaceCreateOptions, OwnedWriteBatch};
@@ -29,6 +34,7 @@ use crate::config::StoreConfig;
 use crate::error::Result;
 use crate::log::LogPos;
 use crate::partition;
+use id_filter::IdFilter;
 
 const CHECKPOINT: &[u8] = b"checkpoint";
 const DIGESTS: &[u8] = b"digests";
@@ -63,6 +69,10 @@ pub struct Indexes {
     pub(crate) children: Keyspace,
     meta: Keyspace,
     write_buffer_bytes: u64,
+    /// Answers "certainly not stored" for most new ids (see [`id_filter`]).
+    id_filter: Arc<IdFilter>,
+    /// The start-up scan that fills `id_filter`, and its stop flag.
+    id_scan: Mutex<Option<(JoinHandle<()>, Arc<AtomicBool>)>>,
 }
 
 /// Where a retraction or vote is filed: its target's subject and predicate.
@@ -226,8 +236,13 @@ impl Indexes {
                 }
             })
         };
+        let ids = ks("ids")?;
+        let id_filter = IdFilter::new(
+            usize::try_from(cfg.id_filter_bytes).unwrap_or(usize::MAX),
+            ids.approximate_len(),
+        );
         Ok(Indexes {
-            ids: ks("ids")?,
+            ids,
             sp: ks("sp")?,
             agent: ks("agent")?,
             target: ks("target")?,
@@ -236,6 +251,8 @@ impl Indexes {
             children: ks("children")?,
             meta: ks("meta")?,
             write_buffer_bytes: cfg.index_write_buffer_bytes,
+            id_filter: Arc::new(id_filter),
+            id_scan: Mutex::new(None),
             db,
         })
     }
@@ -297,11 +314,62 @@ impl Indexes {
 
     /// Kind and position of a record, if indexed.
     pub fn lookup(&self, id: RecordId) -> Result<Option<(Kind, LogPos)>> {
+        if self.id_filter.absent(id.as_bytes()) {
+            return Ok(None);
+        }
         Ok(self
             .ids
             .get(id.as_bytes())?
             .and_then(|v| keys::parse_id_value(&v))
             .map(|v| (v.kind, v.pos)))
+    }
+
+    /// Notes that an `ids` entry for `id` is about to be written (every
+    /// writer of `ids` entries calls this first; see [`id_filter`]).
+    pub(crate) fn note_id(&self, id: &RecordId) {
+        self.id_filter.add(id.as_bytes());
+    }
+
+    /// Starts filling the id filter with the ids stored before this open,
+    /// on a background thread; lookups use the filter once it is done. An
+    /// empty index, or one this open filled from the log (`all_noted`: every
+    /// id went through [`Indexes::note_id`]), needs no scan. Called once,
+    /// when the store has opened. Should the scan not start, lookups keep
+    /// asking the index.
+    pub(crate) fn start_id_filter(&self, all_noted: bool) -> Result<()> {
+        if self.id_filter.bytes() == 0 {
+            return Ok(());
+        }
+        if all_noted || self.ids.is_empty()? {
+            self.id_filter.set_ready();
+            return Ok(());
+        }
+        let ids = self.ids.clone();
+        let filter = self.id_filter.clone();
+        let stop = Arc::new(AtomicBool::new(false));
+        let stopped = stop.clone();
+        match std::thread::Builder::new()
+            .name("stemedb-id-filter".into())
+            .spawn(move || scan_ids(&ids, &filter, &stopped))
+        {
+            Ok(scan) => {
+                *self.id_scan.lock().unwrap_or_else(PoisonError::into_inner) = Some((scan, stop));
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "id filter scan not started; lookups ask the index")
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether the id filter answers lookups (its start-up scan finished).
+    pub fn id_filter_ready(&self) -> bool {
+        self.id_filter.is_ready()
+    }
+
+    /// Bytes the id filter takes.
+    pub fn id_filter_bytes(&self) -> usize {
+        self.id_filter.bytes()
     }
 
     /// Starts an atomic batch.
@@ -396,4 +464,52 @@ impl Indexes {
     pub fn disk_space(&self) -> Result<u64> {
         Ok(self.db.disk_space()?)
     }
+}
+
+impl Drop for Indexes {
+    /// Stops the id filter scan, which holds a handle on the `ids` keyspace.
+    fn drop(&mut self) {
+        let scan = self
+            .id_scan
+            .get_mut()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some((thread, stop)) = scan {
+            stop.store(true, Ordering::Relaxed);
+            if thread.join().is_err() {
+                tracing::warn!("the id filter scan panicked");
+            }
+        }
+    }
+}
+
+/// Adds every stored id to `filter`, then marks it ready. Ids written
+/// meanwhile are added by their writers. On an error or a stop the filter
+/// stays unready: lookups keep asking the index.
+fn scan_ids(ids: &Keyspace, filter: &IdFilter, stop: &AtomicBool) {
+    let started = Instant::now();
+    let mut n = 0u64;
+    for (i, kv) in ids.iter().enumerate() {
+        if i.is_multiple_of(4096) && stop.load(Ordering::Relaxed) {
+            return;
+        }
+        let key = match kv.key() {
+            Ok(k) => k,
+            Err(e) => {
+                tracing::warn!(error = %e, "id filter scan failed; lookups ask the index");
+                return;
+            }
+        };
+        if let Ok(id) = <[u8; 32]>::try_from(&key[..]) {
+            filter.add(&id);
+            n += 1;
+        }
+    }
+    filter.set_ready();
+    tracing::info!(
+        ids = n,
+        bytes = filter.bytes(),
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "id filter ready"
+    );
 }

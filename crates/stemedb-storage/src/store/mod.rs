@@ -208,7 +208,8 @@ impl Store {
         // it extends — whose journal may still hold an online rebuild's
         // `clear`, which would wipe ingested tables on the next open.
         let bulk = from == start && wants_bulk(from, end, cfg.segment_size);
-        if from == start && (rebuilt || bulk) {
+        let recreated = from == start && (rebuilt || bulk);
+        if recreated {
             // Everything is replayed: start from an empty index directory
             // (nothing in it is needed without a checkpoint).
             drop(idx);
@@ -216,6 +217,7 @@ impl Store {
         }
         let (replayed, bulk_digests) = replay(&idx, &reader, from, bulk)?;
         let idx = Arc::new(idx);
+        idx.start_id_filter(recreated)?;
         let epochs = load_epochs(&idx, &reader)?;
         // A bulk replay computed them from every `ids` entry it wrote; a
         // clean close saved them if nothing was written since; otherwise the
@@ -343,6 +345,13 @@ impl Store {
     /// What recovery and replay did on open.
     pub fn open_report(&self) -> &OpenReport {
         &self.inner.report
+    }
+
+    /// Whether the filter of known ids answers lookups yet: it is filled by
+    /// a scan of the stored ids after open (until then every lookup asks
+    /// the index; a store opened empty or rebuilt whole is ready at once).
+    pub fn id_filter_ready(&self) -> bool {
+        self.inner.idx.id_filter_ready()
     }
 
     /// The configuration the store was opened with.
