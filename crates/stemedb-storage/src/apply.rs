@@ -61,10 +61,8 @@ impl<'a> Applier<'a> {
         ids.sort_unstable();
         ids.dedup();
         self.looked_up.reserve(ids.len());
-        for id in ids {
-            let found = self.idx.lookup(id)?;
-            self.looked_up.insert(id, found);
-        }
+        let found = self.idx.lookup_each(&ids)?;
+        self.looked_up.extend(ids.into_iter().zip(found));
         Ok(())
     }
 
@@ -122,7 +120,6 @@ impl<'a> Applier<'a> {
 
     /// Adds a record's index entries under a placement decided by the caller.
     pub(crate) fn add_filed(&mut self, rec: &SignedRecord, pos: LogPos, filed: &Filed) {
-        self.idx.note_id(&rec.id());
         entries(rec, pos, filed, |ks, key, value| {
             self.entries.push((ks, key, value));
         });
@@ -145,6 +142,7 @@ impl<'a> Applier<'a> {
     pub(crate) fn commit(mut self, end: LogPos) -> Result<()> {
         // Stable: should a key repeat, its later entry still lands last.
         self.entries.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
+        self.idx.note_ids(self.pending.keys());
         let mut batch: OwnedWriteBatch = self.idx.batch();
         for (ks, key, value) in self.entries {
             batch.insert(self.idx.keyspace(ks), key, value);

@@ -445,7 +445,7 @@ fn ingest_keyspace(
             continue;
         }
         if ids && let Ok(id) = <[u8; 32]>::try_from(e.key(it)) {
-            idx.note_id(&RecordId(id));
+            idx.note_ids([&RecordId(id)]);
         }
         ingestion.write(e.key(it), e.value(it))?;
         if ids {

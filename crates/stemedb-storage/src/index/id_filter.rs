@@ -10,7 +10,7 @@
 //! **Invariant:** once [`IdFilter::is_ready`], every id in the `ids`
 //! keyspace is in the filter, so [`IdFilter::absent`] never denies a stored
 //! id. Every writer of `ids` entries adds the id before the entry becomes
-//! visible (`Applier::add_filed`, bulk runs); the ids stored before this
+//! visible (`Applier::commit`, bulk runs); the ids stored before this
 //! open are added by a scan of the keyspace on a background thread, and
 //! until that scan has finished the filter answers "maybe" for everything.
 //! Ids are never removed (a rebuild re-adds what it replays): a false
@@ -136,24 +136,43 @@ impl IdFilter {
     /// Whether `id` is certainly not in the index. False whenever unsure
     /// (not ready yet, no filter, or a false positive).
     pub(crate) fn absent(&self, id: &[u8; 32]) -> bool {
-        if !self.ready.load(Ordering::Acquire) {
-            return false;
-        }
+        self.absent_each([id]).next().unwrap_or(false)
+    }
+
+    /// [`IdFilter::absent`] for each of `ids`, under one lock.
+    pub(crate) fn absent_each<'a>(
+        &self,
+        ids: impl IntoIterator<Item = &'a [u8; 32]>,
+    ) -> impl Iterator<Item = bool> {
         let layers = self.layers.read().unwrap_or_else(PoisonError::into_inner);
-        !layers.is_empty() && !layers.iter().any(|l| l.may_contain(id))
+        let answers = self.ready.load(Ordering::Acquire) && !layers.is_empty();
+        ids.into_iter()
+            .map(move |id| answers && !layers.iter().any(|l| l.may_contain(id)))
     }
 
     /// Adds `id` (before its `ids` entry is written).
     pub(crate) fn add(&self, id: &[u8; 32]) {
-        let filled = {
-            let layers = self.layers.read().unwrap_or_else(PoisonError::into_inner);
-            match layers.last() {
-                Some(newest) => newest.add(id).then_some(newest.capacity),
-                None => return,
+        self.add_all([id]);
+    }
+
+    /// Adds every one of `ids`, under one lock.
+    pub(crate) fn add_all<'a>(&self, ids: impl IntoIterator<Item = &'a [u8; 32]>) {
+        let mut ids = ids.into_iter().peekable();
+        while ids.peek().is_some() {
+            let filled = {
+                let layers = self.layers.read().unwrap_or_else(PoisonError::into_inner);
+                let Some(newest) = layers.last() else {
+                    return;
+                };
+                // Up to the id that fills the newest layer; the rest go
+                // into the layer that then follows it.
+                ids.by_ref()
+                    .any(|id| newest.add(id))
+                    .then_some(newest.capacity)
+            };
+            if let Some(full) = filled {
+                self.grow(full);
             }
-        };
-        if let Some(full) = filled {
-            self.grow(full);
         }
     }
 
@@ -209,6 +228,21 @@ mod tests {
         assert!((0..n).all(|i| !f.absent(&id(i))));
         let absent = (n..n + 100_000).filter(|&i| f.absent(&id(i))).count();
         assert!(absent > 97_000, "false positives: {}", 100_000 - absent);
+    }
+
+    #[test]
+    fn the_batch_forms_agree_with_the_single_ones_across_growth() {
+        let f = IdFilter::new(64 << 20, 0);
+        f.set_ready();
+        let added: Vec<[u8; 32]> = (0..2 * MIN_IDS as u64).map(id).collect();
+        f.add_all(added.iter());
+        assert!(f.layers.read().unwrap().len() >= 2, "the filter grew");
+        assert!(f.absent_each(added.iter()).all(|absent| !absent));
+        let others: Vec<[u8; 32]> = (1u64 << 40..(1u64 << 40) + 10_000).map(id).collect();
+        let each: Vec<bool> = f.absent_each(others.iter()).collect();
+        let single: Vec<bool> = others.iter().map(|i| f.absent(i)).collect();
+        assert_eq!(each, single);
+        assert!(each.iter().filter(|a| **a).count() > 9_500);
     }
 
     #[test]

@@ -317,6 +317,26 @@ impl Indexes {
         if self.id_filter.absent(id.as_bytes()) {
             return Ok(None);
         }
+        self.lookup_in_engine(id)
+    }
+
+    /// [`Indexes::lookup`] of each of `ids`, in order; the id filter is
+    /// asked once for all of them.
+    pub(crate) fn lookup_each(&self, ids: &[RecordId]) -> Result<Vec<Option<(Kind, LogPos)>>> {
+        let absent: Vec<bool> = self
+            .id_filter
+            .absent_each(ids.iter().map(RecordId::as_bytes))
+            .collect();
+        ids.iter()
+            .zip(absent)
+            .map(|(id, absent)| match absent {
+                true => Ok(None),
+                false => self.lookup_in_engine(*id),
+            })
+            .collect()
+    }
+
+    fn lookup_in_engine(&self, id: RecordId) -> Result<Option<(Kind, LogPos)>> {
         Ok(self
             .ids
             .get(id.as_bytes())?
@@ -324,10 +344,11 @@ impl Indexes {
             .map(|v| (v.kind, v.pos)))
     }
 
-    /// Notes that an `ids` entry for `id` is about to be written (every
+    /// Notes that `ids` entries for `ids` are about to be written (every
     /// writer of `ids` entries calls this first; see [`id_filter`]).
-    pub(crate) fn note_id(&self, id: &RecordId) {
-        self.id_filter.add(id.as_bytes());
+    pub(crate) fn note_ids<'a>(&self, ids: impl IntoIterator<Item = &'a RecordId>) {
+        self.id_filter
+            .add_all(ids.into_iter().map(RecordId::as_bytes));
     }
 
     /// Starts filling the id filter with the ids stored before this open,
