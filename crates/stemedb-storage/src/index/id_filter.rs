@@ -118,13 +118,14 @@ pub(crate) struct IdFilter {
 }
 
 impl IdFilter {
-    /// A filter sized for `ids` ids within `budget` bytes (0: no filter).
+    /// A filter for an index of about `ids` ids, within `budget` bytes (0:
+    /// no filter); its first layer has room for as many again.
     /// It is not ready until [`IdFilter::set_ready`].
     pub(crate) fn new(budget: usize, ids: usize) -> IdFilter {
         let mut layers = Vec::new();
         let fits = capacity_of(budget);
         if fits > 0 {
-            layers.push(Layer::new(ids.max(MIN_IDS).min(fits)));
+            layers.push(Layer::new(ids.saturating_mul(2).max(MIN_IDS).min(fits)));
         }
         IdFilter {
             layers: RwLock::new(layers),
