@@ -142,7 +142,8 @@ impl<'a> Applier<'a> {
     pub(crate) fn commit(mut self, end: LogPos) -> Result<()> {
         // Stable: should a key repeat, its later entry still lands last.
         self.entries.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
-        self.idx.note_ids(self.pending.keys());
+        self.idx
+            .note_ids(self.pending.keys().map(RecordId::as_bytes));
         let mut batch: OwnedWriteBatch = self.idx.batch();
         for (ks, key, value) in self.entries {
             batch.insert(self.idx.keyspace(ks), key, value);

@@ -29,7 +29,7 @@
 
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 
-use stemedb_records::{Kind, RecordId, SignedRecord};
+use stemedb_records::{Kind, SignedRecord};
 
 use crate::apply::{count_indexed, placement_at};
 use crate::digest::BucketDigests;
@@ -435,6 +435,9 @@ fn ingest_keyspace(
 ) -> Result<()> {
     e.sort();
     let ids = ks == IndexKeyspace::Ids;
+    if ids {
+        idx.note_ids(e.items.iter().filter_map(|it| e.key(it).try_into().ok()));
+    }
     let mut ingestion = idx.keyspace(ks).start_ingestion()?;
     for (i, it) in e.items.iter().enumerate() {
         // Of equal keys, the last (latest in the log) is kept.
@@ -443,9 +446,6 @@ fn ingest_keyspace(
             .is_some_and(|next| next.head == it.head && e.key(next) == e.key(it))
         {
             continue;
-        }
-        if ids && let Ok(id) = <[u8; 32]>::try_from(e.key(it)) {
-            idx.note_ids([&RecordId(id)]);
         }
         ingestion.write(e.key(it), e.value(it))?;
         if ids {

@@ -346,9 +346,8 @@ impl Indexes {
 
     /// Notes that `ids` entries for `ids` are about to be written (every
     /// writer of `ids` entries calls this first; see [`id_filter`]).
-    pub(crate) fn note_ids<'a>(&self, ids: impl IntoIterator<Item = &'a RecordId>) {
-        self.id_filter
-            .add_all(ids.into_iter().map(RecordId::as_bytes));
+    pub(crate) fn note_ids<'a>(&self, ids: impl IntoIterator<Item = &'a [u8; 32]>) {
+        self.id_filter.add_all(ids);
     }
 
     /// Starts filling the id filter with the ids stored before this open,
