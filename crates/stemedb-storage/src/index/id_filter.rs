@@ -40,12 +40,16 @@ const BLOCK_BYTES: usize = 64;
 
 /// Blocks a layer of `capacity` ids takes.
 fn blocks_for(capacity: usize) -> usize {
-    (capacity * BITS_PER_ID).div_ceil(BLOCK_BYTES * 8).max(1)
+    capacity
+        .saturating_mul(BITS_PER_ID)
+        .div_ceil(BLOCK_BYTES * 8)
+        .max(1)
 }
 
-/// Ids that `bytes` of whole blocks hold at [`BITS_PER_ID`].
+/// Ids that `bytes` of whole blocks hold at [`BITS_PER_ID`] (saturating:
+/// the budget is a bound, and a huge one must not overflow).
 fn capacity_of(bytes: usize) -> usize {
-    bytes / BLOCK_BYTES * BLOCK_BYTES * 8 / BITS_PER_ID
+    (bytes / BLOCK_BYTES).saturating_mul(BLOCK_BYTES * 8) / BITS_PER_ID
 }
 
 /// One cache line of bits.
@@ -185,7 +189,9 @@ impl IdFilter {
             return;
         }
         let used: usize = layers.iter().map(Layer::bytes).sum();
-        let next = (full * GROWTH).min(capacity_of(self.budget.saturating_sub(used)));
+        let next = full
+            .saturating_mul(GROWTH)
+            .min(capacity_of(self.budget.saturating_sub(used)));
         if next >= full {
             layers.push(Layer::new(next));
             tracing::debug!(capacity = next, "id filter grew a layer");
@@ -267,6 +273,15 @@ mod tests {
         }
         assert!(f.bytes() <= budget, "{} > {budget}", f.bytes());
         assert!((0..n).all(|i| !f.absent(&id(i))));
+    }
+
+    #[test]
+    fn a_budget_of_any_size_is_a_bound_not_an_overflow() {
+        let f = IdFilter::new(usize::MAX, 0);
+        f.set_ready();
+        f.add(&id(1));
+        assert!(!f.absent(&id(1)));
+        assert_eq!(f.bytes(), blocks_for(MIN_IDS) * BLOCK_BYTES);
     }
 
     #[test]

@@ -353,7 +353,7 @@ impl Indexes {
     /// Starts filling the id filter with the ids stored before this open,
     /// on a background thread; lookups use the filter once it is done. An
     /// empty index, or one this open filled from the log (`all_noted`: every
-    /// id went through [`Indexes::note_id`]), needs no scan. Called once,
+    /// id went through [`Indexes::note_ids`]), needs no scan. Called once,
     /// when the store has opened. Should the scan not start, lookups keep
     /// asking the index.
     pub(crate) fn start_id_filter(&self, all_noted: bool) -> Result<()> {
@@ -385,11 +385,6 @@ impl Indexes {
     /// Whether the id filter answers lookups (its start-up scan finished).
     pub fn id_filter_ready(&self) -> bool {
         self.id_filter.is_ready()
-    }
-
-    /// Bytes the id filter takes.
-    pub fn id_filter_bytes(&self) -> usize {
-        self.id_filter.bytes()
     }
 
     /// Starts an atomic batch.
