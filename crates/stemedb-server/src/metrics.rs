@@ -100,6 +100,7 @@ pub fn render(
     metrics::gauge!("stemedb_write_queue_depth").set(store.queued() as f64);
     metrics::gauge!("stemedb_index_lag_records").set(0.0);
     metrics::gauge!("stemedb_records_stored").set(store.approximate_len() as f64);
+    metrics::gauge!("stemedb_id_filter_bytes").set(store.id_filter_bytes() as f64);
     if let Some(rss) = resident_memory_bytes() {
         metrics::gauge!("process_resident_memory_bytes").set(rss as f64);
     }

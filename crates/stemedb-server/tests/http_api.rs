@@ -213,6 +213,7 @@ fn write_read_query_and_ops_endpoints() {
         "stemedb_group_commit_records_bucket",
         "stemedb_write_queue_depth",
         "stemedb_index_lag_records 0",
+        "stemedb_id_filter_bytes",
         "process_resident_memory_bytes",
     ] {
         assert!(

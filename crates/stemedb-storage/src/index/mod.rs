@@ -387,6 +387,11 @@ impl Indexes {
         self.id_filter.is_ready()
     }
 
+    /// Bytes the id filter's layers take.
+    pub fn id_filter_bytes(&self) -> usize {
+        self.id_filter.bytes()
+    }
+
     /// Starts an atomic batch.
     pub fn batch(&self) -> OwnedWriteBatch {
         self.db.batch()

@@ -354,6 +354,11 @@ impl Store {
         self.inner.idx.id_filter_ready()
     }
 
+    /// Bytes the filter of known ids takes (at most `id_filter_bytes`).
+    pub fn id_filter_bytes(&self) -> usize {
+        self.inner.idx.id_filter_bytes()
+    }
+
     /// The configuration the store was opened with.
     pub fn config(&self) -> &StoreConfig {
         &self.inner.cfg
