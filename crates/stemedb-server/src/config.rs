@@ -138,6 +138,8 @@ pub struct StorageConfig {
     pub index_journal_bytes: u64,
     /// Most bytes the filter of known record ids takes (0 = no filter).
     pub id_filter_bytes: u64,
+    /// Background flush and compaction threads of the index engine (2 ..= 64).
+    pub index_workers: usize,
     /// fsync the log before acknowledging (turn off only for throwaway data).
     pub fsync: bool,
     /// Writes are refused with 507 while the data directory's file system
@@ -162,6 +164,7 @@ impl Default for StorageConfig {
             index_write_buffer_bytes: d.index_write_buffer_bytes,
             index_journal_bytes: d.index_journal_bytes,
             id_filter_bytes: d.id_filter_bytes,
+            index_workers: d.index_workers,
             fsync: d.fsync,
             min_free_bytes: d.min_free_bytes,
             failure_restart_ms: 60_000,
@@ -362,6 +365,7 @@ impl Config {
             }
             ("storage", "index_journal_bytes") => self.storage.index_journal_bytes = int(var, raw)?,
             ("storage", "id_filter_bytes") => self.storage.id_filter_bytes = int(var, raw)?,
+            ("storage", "index_workers") => self.storage.index_workers = int(var, raw)?,
             ("storage", "fsync") => self.storage.fsync = boolean(var, raw)?,
             ("storage", "min_free_bytes") => self.storage.min_free_bytes = int(var, raw)?,
             ("storage", "failure_restart_ms") => self.storage.failure_restart_ms = int(var, raw)?,
@@ -405,6 +409,7 @@ impl Config {
         c.index_write_buffer_bytes = s.index_write_buffer_bytes;
         c.index_journal_bytes = s.index_journal_bytes;
         c.id_filter_bytes = s.id_filter_bytes;
+        c.index_workers = s.index_workers;
         c.fsync = s.fsync;
         c.min_free_bytes = s.min_free_bytes;
         c

@@ -22,6 +22,12 @@ pub struct StoreConfig {
     /// Most bytes the filter of known record ids may take (it answers
     /// "certainly new" without an index lookup); 0 turns it off.
     pub id_filter_bytes: u64,
+    /// Background threads of the index engine (memtable flushes and
+    /// compactions), 2 ..= 64. fjall's first worker keeps itself free for
+    /// flushes and hands every compaction request back to the queue, so
+    /// with one other worker busy compacting it spins on that request;
+    /// more workers take such requests off the queue.
+    pub index_workers: usize,
     /// Skip fsync (tests and benchmarks of non-durable paths only).
     pub fsync: bool,
     /// Group commits are refused (nothing written) while the data
@@ -41,6 +47,7 @@ impl StoreConfig {
             index_write_buffer_bytes: 256 * 1024 * 1024,
             index_journal_bytes: 256 * 1024 * 1024,
             id_filter_bytes: 64 * 1024 * 1024,
+            index_workers: 4,
             fsync: true,
             min_free_bytes: 64 * 1024 * 1024,
         }
@@ -57,6 +64,18 @@ impl StoreConfig {
         if self.queue_depth == 0 || self.max_batch_records == 0 {
             return Err("queue_depth and max_batch_records must be at least 1".into());
         }
+        if !(MIN_INDEX_WORKERS..=MAX_INDEX_WORKERS).contains(&self.index_workers) {
+            return Err(format!(
+                "index_workers must be between {MIN_INDEX_WORKERS} and {MAX_INDEX_WORKERS}, got {}",
+                self.index_workers
+            ));
+        }
         Ok(())
     }
 }
+
+/// Fewest index workers: with one, fjall's worker can block on its own full
+/// queue (it sends flush requests to the queue it reads).
+const MIN_INDEX_WORKERS: usize = 2;
+/// Most index workers (threads beyond the cores only wait).
+const MAX_INDEX_WORKERS: usize = 64;

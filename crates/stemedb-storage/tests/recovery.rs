@@ -152,3 +152,32 @@ fn torn_frame_inside_preallocated_space_is_cut_and_never_resurfaces() {
     assert!(report.problems.is_empty());
     assert_eq!(report.records, 6);
 }
+
+#[test]
+fn index_workers_out_of_range_are_refused_before_anything_is_created() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("db");
+    for workers in [0, 1, 65] {
+        let err = stemedb_storage::Store::open(stemedb_storage::StoreConfig {
+            index_workers: workers,
+            ..stemedb_storage::StoreConfig::new(&data)
+        })
+        .err()
+        .unwrap_or_else(|| panic!("index_workers = {workers} was accepted"));
+        let msg = err.to_string();
+        assert!(
+            msg.contains("index_workers must be between 2 and 64")
+                && msg.contains(&format!("got {workers}")),
+            "{msg}"
+        );
+        assert!(!data.exists(), "a refused open created {}", data.display());
+    }
+    for workers in [2, 64] {
+        let store = stemedb_storage::Store::open(stemedb_storage::StoreConfig {
+            index_workers: workers,
+            ..stemedb_storage::StoreConfig::new(&data)
+        })
+        .unwrap();
+        store.close();
+    }
+}

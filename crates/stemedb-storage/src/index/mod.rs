@@ -210,6 +210,7 @@ impl Indexes {
             .cache_size(cfg.index_cache_bytes)
             .max_journaling_size(cfg.index_journal_bytes.max(64 * 1024 * 1024))
             .manual_journal_persist(true)
+            .worker_threads(cfg.index_workers.max(1))
             .open()?;
         let memtable = (cfg.index_write_buffer_bytes / KEYSPACES.len() as u64).max(1 << 20);
         let ks = |name: &str| {
