@@ -24,7 +24,6 @@
 
 mod indexer;
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, SyncSender, TryRecvError};
 use std::thread::JoinHandle;
@@ -33,7 +32,7 @@ use std::time::Instant;
 use stemedb_records::{Kind, Record, RecordId, SignedRecord};
 use tokio::sync::oneshot;
 
-use crate::apply::{Applier, replay};
+use crate::apply::{Applier, IdMap, replay};
 use crate::error::{Result, StorageError};
 use crate::index::{Filed, Indexes, Placement};
 use crate::log::{LogPos, LogReader, LogWriter};
@@ -70,7 +69,7 @@ pub(crate) struct Committer {
     /// Applies a group on this thread when nothing else waits.
     pub(crate) apply_here: Indexer,
     /// Records written to the log whose group is not yet applied.
-    pub(crate) in_flight: HashMap<RecordId, (Kind, LogPos)>,
+    pub(crate) in_flight: IdMap<(Kind, LogPos)>,
     /// Groups sent to the index thread and not yet reported applied.
     pub(crate) groups_in_flight: usize,
 }
@@ -300,9 +299,9 @@ impl Committer {
         )?;
         let mut results: Vec<Vec<ItemResult>> = Vec::with_capacity(reqs.len());
         let mut fresh: Vec<Fresh> = Vec::new();
-        let mut fresh_ids: HashMap<RecordId, Kind> = HashMap::new();
+        let mut fresh_ids: IdMap<Kind> = IdMap::default();
         // Placement of assertions created in this batch (targets of later items).
-        let mut fresh_places: HashMap<RecordId, Placement> = HashMap::new();
+        let mut fresh_places: IdMap<Placement> = IdMap::default();
         // Decide every record first (fate and partition); only then touch the log.
         for (request, (records, _)) in reqs.iter().enumerate() {
             let mut out = Vec::with_capacity(records.len());
@@ -376,7 +375,7 @@ impl Committer {
         &self,
         applier: &Applier<'_>,
         rec: &SignedRecord,
-        fresh: &HashMap<RecordId, Kind>,
+        fresh: &IdMap<Kind>,
     ) -> Result<Option<Rejected>> {
         let (field, target, want) = match rec.record() {
             Record::Retraction(r) => ("target", r.target, Kind::Assertion),
@@ -443,7 +442,7 @@ pub(crate) struct Fresh {
 fn file(
     applier: &Applier<'_>,
     rec: &SignedRecord,
-    fresh_places: &HashMap<RecordId, Placement>,
+    fresh_places: &IdMap<Placement>,
 ) -> Result<Filed> {
     let target = match rec.record().target() {
         Some(t) => match fresh_places.get(&t) {

@@ -264,7 +264,7 @@ impl Store {
             indexed,
             indexer,
             apply_here,
-            in_flight: std::collections::HashMap::new(),
+            in_flight: crate::apply::IdMap::default(),
             groups_in_flight: 0,
         };
         let thread = std::thread::Builder::new()
