@@ -6,7 +6,7 @@
 # data dir, `stemedb-bench peers-ingest N` (4 connections, 1,000 claims per request,
 # durable), stop, start again and wait until the index journal is folded (one journal
 # left), stop, `du -sb` of the data dir and of log/ and index/; also the server's CPU
-# seconds per thread name during the ingest. Settings come from the environment
+# seconds per thread name and peak RSS during the ingest. Settings come from the environment
 # (e.g. STEMEDB_STORAGE_INDEX_WORKERS=2). Loopback only; bounded.
 # Give the same --bin twice, alternating with another, to see the machine's noise.
 set -euo pipefail
@@ -51,6 +51,7 @@ for bin in "${BINS[@]}"; do
   start "$bin"
   rate=$(THREADS=4 "$rel/stemedb-bench" peers-ingest "$N" $URL | sed -n 's/.*: \([0-9]*\) assertions\/s.*/\1/p')
   threads=$(thread_cpu "$server")
+  peak=$(awk '/^VmHWM:/ {printf "%d MiB", $2 / 1024}' /proc/"$server"/status)
   stop
   start "$bin"
   for _ in $(seq 1 120); do
@@ -62,5 +63,5 @@ for bin in "${BINS[@]}"; do
   log=$(du -sb "$work/db/log" | cut -f1)
   index=$(du -sb "$work/db/index" | cut -f1)
   echo "$bin: ingest $rate claims/s; settled $((total / N)) B/claim (log $((log / N)), index $((index / N)))"
-  echo "  server CPU during the ingest by thread: $threads"
+  echo "  server CPU during the ingest by thread: $threads; peak RSS $peak"
 done

@@ -13,7 +13,7 @@ use crate::log::{LogPos, LogReader};
 
 /// A map keyed by record id, with a seeded fast hash: every group commit
 /// inserts and removes each of its ids in several such maps, where the
-/// standard SipHash was ~3 % of a batch ingest's CPU. Ids are BLAKE3 hashes a
+/// standard SipHash was up to ~2 % of a batch ingest's CPU. Ids are BLAKE3 hashes a
 /// writer can grind for chosen bits, so the hash stays seeded per process.
 pub(crate) type IdMap<V> = HashMap<RecordId, V, foldhash::fast::RandomState>;
 
