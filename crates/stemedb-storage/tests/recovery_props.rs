@@ -97,7 +97,7 @@ fn check(dir: &Path, acked_n: u32, tail: &[u8]) -> Result<(), TestCaseError> {
     fs::write(dir.join("0000000001.seg"), &seg).expect("write segment");
 
     let (mut writer, reader, report) =
-        LogWriter::open(dir, 1 << 20, false).expect("recovery never fails on a torn tail");
+        LogWriter::open(dir, 1 << 20, false, true).expect("recovery never fails on a torn tail");
     let end = report.end.expect("end");
     prop_assert!(end.segment == 1 && end.offset as usize >= acked_len);
     let kept = entries(&reader);
@@ -118,7 +118,7 @@ fn check(dir: &Path, acked_n: u32, tail: &[u8]) -> Result<(), TestCaseError> {
     writer.append(&[&fresh]).expect("append after recovery");
     drop(writer);
     drop(reader);
-    let (_w, reader, _) = LogWriter::open(dir, 1 << 20, false).expect("reopen");
+    let (_w, reader, _) = LogWriter::open(dir, 1 << 20, false, true).expect("reopen");
     let after = entries(&reader);
     prop_assert_eq!(after.len(), kept.len() + 2, "reopen found other frames");
     for (a, b) in kept.iter().zip(&after) {

@@ -12,20 +12,21 @@
 //!   log, so "committed at or before T" is a prefix of the log.
 
 pub mod pos;
+mod reader;
 pub mod segment;
 
-use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::Instant;
 
 use stemedb_records::SignedRecord;
 use stemedb_records::hlc::Hlc;
 
 pub use pos::LogPos;
+pub use reader::LogReader;
 use segment::{FRAME_HEADER_LEN, Frame, HEADER_LEN};
 
 use crate::error::{Result, StorageError};
@@ -130,140 +131,6 @@ fn sync_dir(dir: &Path) -> Result<()> {
         .map_err(|e| StorageError::io(dir, e))
 }
 
-/// Shared read access to the log; cheap to clone behind an `Arc`.
-#[derive(Debug)]
-pub struct LogReader {
-    dir: PathBuf,
-    files: RwLock<HashMap<u32, Arc<File>>>,
-}
-
-impl LogReader {
-    fn file(&self, segment: u32) -> Result<Arc<File>> {
-        if let Some(f) = self.files.read().map_err(|_| poisoned())?.get(&segment) {
-            return Ok(f.clone());
-        }
-        let path = segment_path(&self.dir, segment);
-        let f = Arc::new(File::open(&path).map_err(|e| StorageError::io(&path, e))?);
-        self.files
-            .write()
-            .map_err(|_| poisoned())?
-            .insert(segment, f.clone());
-        Ok(f)
-    }
-
-    fn register(&self, segment: u32, file: File) -> Result<()> {
-        self.files
-            .write()
-            .map_err(|_| poisoned())?
-            .insert(segment, Arc::new(file));
-        Ok(())
-    }
-
-    /// Reads and verifies the payload of the frame at `pos`.
-    pub fn read(&self, pos: LogPos) -> Result<Vec<u8>> {
-        let f = self.file(pos.segment)?;
-        let path = || segment_path(&self.dir, pos.segment);
-        // One pread usually covers a whole record; a second fetches the rest.
-        let mut buf = vec![0u8; 512];
-        let n = read_at_most(&f, &mut buf, u64::from(pos.offset))
-            .map_err(|e| StorageError::io(path(), e))?;
-        buf.truncate(n);
-        if buf.len() >= FRAME_HEADER_LEN {
-            let len = u32::from_le_bytes([buf[0], buf[1], buf[2], buf[3]]) as usize;
-            let want = FRAME_HEADER_LEN + len;
-            if len <= segment::MAX_PAYLOAD && want > buf.len() {
-                let have = buf.len();
-                buf.resize(want, 0);
-                f.read_exact_at(&mut buf[have..], u64::from(pos.offset) + have as u64)
-                    .map_err(|e| StorageError::io(path(), e))?;
-            }
-        }
-        let total = match segment::read_frame(&buf) {
-            Frame::Ok { total, .. } => total,
-            Frame::Truncated => {
-                return Err(corrupt(
-                    path(),
-                    u64::from(pos.offset),
-                    "frame runs past end of segment",
-                ));
-            }
-            Frame::Bad(why) => return Err(corrupt(path(), u64::from(pos.offset), &why)),
-        };
-        // The verified payload is `buf[FRAME_HEADER_LEN..total]`: keep the
-        // buffer rather than copying the payload into a new one.
-        buf.truncate(total);
-        buf.drain(..FRAME_HEADER_LEN);
-        Ok(buf)
-    }
-
-    /// Segment numbers currently on disk, ascending.
-    pub fn segments(&self) -> Result<Vec<u32>> {
-        list_segments(&self.dir)
-    }
-
-    /// Calls `f` for every record frame from `from` to the end of the log, in
-    /// order (commit-time markers are skipped). Returns the position just past
-    /// the last frame. Memory use is one segment.
-    pub fn scan_from(
-        &self,
-        from: LogPos,
-        mut f: impl FnMut(LogPos, &[u8]) -> Result<()>,
-    ) -> Result<LogPos> {
-        self.scan_entries_from(from, |pos, entry| match entry {
-            Entry::Record(payload) => f(pos, payload),
-            Entry::Commit(_) => Ok(()),
-        })
-    }
-
-    /// Calls `f` for every frame (records and commit-time markers) from `from`
-    /// to the end of the log, in order.
-    pub fn scan_entries_from(
-        &self,
-        from: LogPos,
-        mut f: impl FnMut(LogPos, Entry<'_>) -> Result<()>,
-    ) -> Result<LogPos> {
-        let mut end = from;
-        for seg in self.segments()?.into_iter().filter(|s| *s >= from.segment) {
-            let path = segment_path(&self.dir, seg);
-            let data = fs::read(&path).map_err(|e| StorageError::io(&path, e))?;
-            segment::check_header(&data, seg).map_err(|why| corrupt(&path, 0, &why))?;
-            let mut off = if seg == from.segment {
-                (from.offset as usize).max(HEADER_LEN as usize)
-            } else {
-                HEADER_LEN as usize
-            };
-            while off < data.len() {
-                if is_zero(&data[off..]) {
-                    break;
-                }
-                match segment::read_frame(&data[off..]) {
-                    Frame::Ok { payload, total } => {
-                        f(pos_at(seg, off)?, Entry::of(payload))?;
-                        off += total;
-                    }
-                    Frame::Truncated => return Err(corrupt(&path, off as u64, "truncated frame")),
-                    Frame::Bad(why) => return Err(corrupt(&path, off as u64, &why)),
-                }
-            }
-            end = pos_at(seg, off)?;
-        }
-        Ok(end)
-    }
-}
-
-fn read_at_most(f: &File, buf: &mut [u8], offset: u64) -> std::io::Result<usize> {
-    let mut done = 0;
-    while done < buf.len() {
-        match f.read_at(&mut buf[done..], offset + done as u64) {
-            Ok(0) => break,
-            Ok(n) => done += n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(done)
-}
-
 fn pos_at(segment: u32, off: usize) -> Result<LogPos> {
     let offset = u32::try_from(off)
         .map_err(|_| StorageError::Config("segment offset exceeds 4 GiB".into()))?;
@@ -276,10 +143,6 @@ fn corrupt(path: impl Into<PathBuf>, offset: u64, why: &str) -> StorageError {
         offset,
         reason: why.to_owned(),
     }
-}
-
-fn poisoned() -> StorageError {
-    StorageError::Failed("log reader lock poisoned".into())
 }
 
 /// The single appender. Owned by the group-commit thread.
@@ -302,10 +165,13 @@ pub struct LogWriter {
 
 impl LogWriter {
     /// Opens (creating if needed) the log in `dir`, recovering the tail.
+    /// `map_sealed`: read sealed segments through memory maps (`reader`
+    /// module) rather than `pread`.
     pub fn open(
         dir: &Path,
         segment_size: u64,
         fsync: bool,
+        map_sealed: bool,
     ) -> Result<(Self, Arc<LogReader>, RecoveryReport)> {
         fs::create_dir_all(dir).map_err(|e| StorageError::io(dir, e))?;
         let segments = list_segments(dir)?;
@@ -318,10 +184,7 @@ impl LogWriter {
                 ));
             }
         }
-        let reader = Arc::new(LogReader {
-            dir: dir.to_owned(),
-            files: RwLock::new(HashMap::new()),
-        });
+        let reader = Arc::new(LogReader::new(dir.to_owned(), map_sealed));
         let mut report = RecoveryReport {
             segments: segments.len(),
             ..Default::default()
@@ -356,7 +219,7 @@ impl LogWriter {
         }
         report.end = Some(pos_at(segment, len as usize)?);
         let read_handle = file.try_clone().map_err(|e| StorageError::io(dir, e))?;
-        reader.register(segment, read_handle)?;
+        reader.register_active(segment, read_handle)?;
         let writer = LogWriter {
             dir: dir.to_owned(),
             segment_size,
@@ -543,7 +406,8 @@ impl LogWriter {
         let read_handle = file
             .try_clone()
             .map_err(|e| StorageError::io(&self.dir, e))?;
-        self.reader.register(next, read_handle)?;
+        self.reader.register_active(next, read_handle)?;
+        self.reader.sealed(self.segment)?;
         self.file = file;
         self.segment = next;
         self.len = HEADER_LEN;
