@@ -29,8 +29,8 @@ pub struct StoreConfig {
     /// more workers take such requests off the queue.
     pub index_workers: usize,
     /// Read sealed log segments through memory maps instead of a `pread`
-    /// per record (no system call per read; ~14 % less server CPU per lens
-    /// query). A medium that fails under a mapped read ends the process
+    /// per record (no system call per read; 5–40 % less server CPU per lens
+    /// query, docs/benchmarks.md). A medium that fails under a mapped read ends the process
     /// (SIGBUS) where `pread` would fail one read: turn it off on disks
     /// that return read errors.
     pub map_sealed_segments: bool,
