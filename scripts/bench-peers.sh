@@ -105,9 +105,22 @@ s_bytes=$(du -sb "$work/db" | cut -f1)
 row "bytes per claim, settled" "$((s_bytes / N))" "$((pg_bytes / N))" "$(ratio "$pg_bytes" "$s_bytes")" \
   "(after a restart: journal folded into tables)"
 
-wrk_run() { # script, env... -> "rps p99"
+buckets() { # route -> "le count" lines of the server's request-time histogram (/metrics)
+  curl -sf $URL/metrics | grep "^stemedb_http_request_duration_seconds_bucket{route=\"$1\"," |
+    sed 's/.*le="\([^"]*\)"} \([0-9]*\)$/\1 \2/'
+}
+wrk_run() { # script, route -> "RESULT ... server_p99_ms=B": B is the histogram bound (ms) that
+  # holds 99 % of the run's requests as timed inside the server (request parsed -> response
+  # built), which leaves out waiting for a core to read or write the socket.
   cat "scripts/wrk/$1.lua" scripts/wrk/report.lua >"$work/$1.lua"
-  wrk -t2 -c$CONNS -d${SECS}s --latency -s "$work/$1.lua" $URL | grep RESULT
+  buckets "$2" >"$work/buckets.before"
+  r=$(wrk -t2 -c$CONNS -d${SECS}s --latency -s "$work/$1.lua" $URL | grep RESULT)
+  buckets "$2" >"$work/buckets.after"
+  b=$(awk 'FILENAME == ARGV[1] { seen[$1] = $2; next }
+    { d[++n] = $2 - seen[$1]; le[n] = $1 }
+    END { for (i = 1; i <= n; i++) if (d[i] >= 0.99 * d[n]) { print (le[i] == "+Inf" ? "inf" : le[i] * 1000); exit } }' \
+    "$work/buckets.before" "$work/buckets.after")
+  echo "$r server_p99_ms=<=$b"
 }
 pg_run() { # sql file -> "tps avg_ms"
   (cd "$work" && rm -f pgbench_log.* && command pgbench -n -h 127.0.0.1 -p "$PGPORT" -U postgres \
@@ -130,18 +143,19 @@ declare -A SQL=(
 echo "== round-trip floor: wrk GET /v1/health vs pgbench SELECT 1, -c$CONNS, ${SECS}s each =="
 printf '%s\n' 'SELECT 1;' >"$work/floor.sql"
 read -r pg_tps pg_p99 < <(pg_run "$work/floor.sql")
-r=$(wrk_run health); echo "  $r"
-s_rps=$(echo "$r" | sed -n 's/.* rps=\([0-9]*\).*/\1/p'); s_p99=$(echo "$r" | sed -n 's/.*p99_ms=\([0-9.]*\).*/\1/p')
+r=$(wrk_run health /v1/health); echo "  $r"
+s_rps=$(echo "$r" | sed -n 's/.* rps=\([0-9]*\).*/\1/p'); s_p99=$(echo "$r" | sed -n 's/.* p99_ms=\([0-9.]*\).*/\1/p')
 row "round-trip floor (req/s)" "$s_rps" "$pg_tps" "$(ratio "$s_rps" "$pg_tps")" "(no data touched: GET /v1/health vs SELECT 1; not a target)"
 
 for lens in recency consensus authority confidence skeptic layered; do
   echo "== $lens lens: wrk -c$CONNS vs pgbench -c$CONNS, ${SECS}s each =="
   printf '\\set s random(0, :subjects - 1)\n%s\n' "${SQL[$lens]}" >"$work/$lens.sql"
   read -r pg_tps pg_p99 < <(pg_run "$work/$lens.sql")
-  r=$(SUBJECTS=$SUBJECTS LENS=$lens EXTRA="${EXTRA-&candidates=false}" wrk_run peers-query)
-  s_rps=$(echo "$r" | sed -n 's/.* rps=\([0-9]*\).*/\1/p'); s_p99=$(echo "$r" | sed -n 's/.*p99_ms=\([0-9.]*\).*/\1/p')
+  r=$(SUBJECTS=$SUBJECTS LENS=$lens EXTRA="${EXTRA-&candidates=false}" wrk_run peers-query /v1/query)
+  s_rps=$(echo "$r" | sed -n 's/.* rps=\([0-9]*\).*/\1/p'); s_p99=$(echo "$r" | sed -n 's/.* p99_ms=\([0-9.]*\).*/\1/p')
+  s_srv=$(echo "$r" | sed -n 's/.*server_p99_ms=\(.*\)$/\1/p')
   echo "  $r"
-  row "$lens query (req/s)" "$s_rps" "$pg_tps" "$(ratio "$s_rps" "$pg_tps")" "(p99 ms: StemeDB $s_p99, PG $pg_p99)"
+  row "$lens query (req/s)" "$s_rps" "$pg_tps" "$(ratio "$s_rps" "$pg_tps")" "(p99 ms: StemeDB $s_p99, in the server $s_srv; PG $pg_p99)"
 done
 
 echo "== single durable writes: wrk POST /v1/assert vs pgbench INSERT, -c$CONNS, ${SECS}s =="
@@ -149,9 +163,10 @@ printf '%s\n' '\set k random(0, 999999999)' \
   "INSERT INTO claims VALUES (nextval('claim_ids'), 'bench:' || :client_id || ':' || :k, 'p', 'v' || (:k % 7), 'wrk', 0.9, 1700000000000 + :k, NULL, NULL);" \
   >"$work/insert.sql"
 read -r pg_tps pg_p99 < <(pg_run "$work/insert.sql")
-r=$(wrk_run assert); echo "  $r"
-s_rps=$(echo "$r" | sed -n 's/.* rps=\([0-9]*\).*/\1/p'); s_p99=$(echo "$r" | sed -n 's/.*p99_ms=\([0-9.]*\).*/\1/p')
-row "single durable write (/s)" "$s_rps" "$pg_tps" "$(ratio "$s_rps" "$pg_tps")" "(p99 ms: StemeDB $s_p99, PG $pg_p99)"
+r=$(wrk_run assert /v1/assert); echo "  $r"
+s_rps=$(echo "$r" | sed -n 's/.* rps=\([0-9]*\).*/\1/p'); s_p99=$(echo "$r" | sed -n 's/.* p99_ms=\([0-9.]*\).*/\1/p')
+s_srv=$(echo "$r" | sed -n 's/.*server_p99_ms=\(.*\)$/\1/p')
+row "single durable write (/s)" "$s_rps" "$pg_tps" "$(ratio "$s_rps" "$pg_tps")" "(p99 ms: StemeDB $s_p99, in the server $s_srv; PG $pg_p99)"
 
 echo
 echo "StemeDB vs PostgreSQL 15, $N claims, $CONNS connections, ${SECS}s per read/write run, $(date -u '+%F %H:%M UTC'), $(nproc) cores"
