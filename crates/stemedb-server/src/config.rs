@@ -140,8 +140,8 @@ pub struct StorageConfig {
     pub id_filter_bytes: u64,
     /// Background flush and compaction threads of the index engine (2 ..= 64).
     pub index_workers: usize,
-    /// Read sealed log segments through memory maps (else one `pread` per read).
-    pub map_sealed_segments: bool,
+    /// Read log segments through memory maps (else one `pread` per read).
+    pub map_log_segments: bool,
     /// fsync the log before acknowledging (turn off only for throwaway data).
     pub fsync: bool,
     /// Writes are refused with 507 while the data directory's file system
@@ -167,7 +167,7 @@ impl Default for StorageConfig {
             index_journal_bytes: d.index_journal_bytes,
             id_filter_bytes: d.id_filter_bytes,
             index_workers: d.index_workers,
-            map_sealed_segments: d.map_sealed_segments,
+            map_log_segments: d.map_log_segments,
             fsync: d.fsync,
             min_free_bytes: d.min_free_bytes,
             failure_restart_ms: 60_000,
@@ -369,9 +369,7 @@ impl Config {
             ("storage", "index_journal_bytes") => self.storage.index_journal_bytes = int(var, raw)?,
             ("storage", "id_filter_bytes") => self.storage.id_filter_bytes = int(var, raw)?,
             ("storage", "index_workers") => self.storage.index_workers = int(var, raw)?,
-            ("storage", "map_sealed_segments") => {
-                self.storage.map_sealed_segments = boolean(var, raw)?
-            }
+            ("storage", "map_log_segments") => self.storage.map_log_segments = boolean(var, raw)?,
             ("storage", "fsync") => self.storage.fsync = boolean(var, raw)?,
             ("storage", "min_free_bytes") => self.storage.min_free_bytes = int(var, raw)?,
             ("storage", "failure_restart_ms") => self.storage.failure_restart_ms = int(var, raw)?,
@@ -416,7 +414,7 @@ impl Config {
         c.index_journal_bytes = s.index_journal_bytes;
         c.id_filter_bytes = s.id_filter_bytes;
         c.index_workers = s.index_workers;
-        c.map_sealed_segments = s.map_sealed_segments;
+        c.map_log_segments = s.map_log_segments;
         c.fsync = s.fsync;
         c.min_free_bytes = s.min_free_bytes;
         c

@@ -28,12 +28,12 @@ pub struct StoreConfig {
     /// with one other worker busy compacting it spins on that request;
     /// more workers take such requests off the queue.
     pub index_workers: usize,
-    /// Read sealed log segments through memory maps instead of a `pread`
+    /// Read log segments through read-only memory maps instead of a `pread`
     /// per record (no system call per read; 5–40 % less server CPU per lens
-    /// query, docs/benchmarks.md). A medium that fails under a mapped read ends the process
-    /// (SIGBUS) where `pread` would fail one read: turn it off on disks
-    /// that return read errors.
-    pub map_sealed_segments: bool,
+    /// query, docs/benchmarks.md). A medium that fails under a mapped read
+    /// ends the process (SIGBUS) where `pread` would fail one read: turn it
+    /// off on disks that return read errors.
+    pub map_log_segments: bool,
     /// Skip fsync (tests and benchmarks of non-durable paths only).
     pub fsync: bool,
     /// Group commits are refused (nothing written) while the data
@@ -54,7 +54,7 @@ impl StoreConfig {
             index_journal_bytes: 256 * 1024 * 1024,
             id_filter_bytes: 64 * 1024 * 1024,
             index_workers: 4,
-            map_sealed_segments: true,
+            map_log_segments: true,
             fsync: true,
             min_free_bytes: 64 * 1024 * 1024,
         }

@@ -1,8 +1,9 @@
-//! Reading single frames by position: sealed segments through memory maps
-//! (`StoreConfig::map_sealed_segments`, the default) and with `pread`
-//! answer byte for byte the same, also for segments sealed while the log is
-//! open, and damage is a corruption error naming the segment and offset in
-//! both modes — never a crash or a short payload.
+//! Reading single frames by position: through memory maps
+//! (`StoreConfig::map_log_segments`, the default) and with `pread` the log
+//! answers byte for byte the same — sealed segments, segments sealed while
+//! the log is open, and the active segment while it is written — and damage
+//! or a position past the written frames is a corruption error naming the
+//! segment and offset in both modes, never a crash or a short payload.
 
 use std::fs;
 use std::path::Path;
@@ -40,18 +41,22 @@ fn write_log(dir: &Path, n: u32, map: bool) -> Vec<(LogPos, Vec<u8>)> {
         for (pos, want) in &out {
             assert_eq!(&reader.read(*pos).expect("read while open"), want);
         }
-        let active = writer.end().segment;
-        assert!(
-            !reader.is_mapped(active),
-            "the active segment is never mapped"
-        );
-        if active > 1 {
+        let end = writer.end();
+        assert_eq!(reader.is_mapped(end.segment), map, "the active segment");
+        if end.segment > 1 {
             assert_eq!(
-                reader.is_mapped(active - 1),
+                reader.is_mapped(end.segment - 1),
                 map,
                 "a segment sealed while open"
             );
         }
+        // Past the last frame, in the active segment's preallocated space.
+        let (p, off, why) = corruption(reader.read(end).expect_err("past the last frame"));
+        assert!(
+            p.ends_with(".seg") && off == u64::from(end.offset),
+            "{p} {off}"
+        );
+        assert_eq!(why, "implausible frame length 0", "map={map}");
     }
     out
 }
@@ -78,12 +83,7 @@ fn mapped_and_pread_reads_answer_the_same_bytes() {
                 );
             }
             for seg in 1..=last {
-                let sealed = seg < last;
-                assert_eq!(
-                    reader.is_mapped(seg),
-                    reopen_map && sealed,
-                    "segment {seg} of {last}, map={reopen_map}"
-                );
+                assert_eq!(reader.is_mapped(seg), reopen_map, "segment {seg} of {last}");
             }
         }
     }

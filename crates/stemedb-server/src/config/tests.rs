@@ -38,7 +38,7 @@ fn file_values_and_env_overrides() {
             ("STEMEDB_API_BIND_ADDR", "127.0.0.1:9001"),
             ("STEMEDB_STORAGE_QUEUE_DEPTH", "7"),
             ("STEMEDB_STORAGE_INDEX_WORKERS", "6"),
-            ("STEMEDB_STORAGE_MAP_SEALED_SEGMENTS", "false"),
+            ("STEMEDB_STORAGE_MAP_LOG_SEGMENTS", "false"),
             ("STEMEDB_CLUSTER_SEEDS", "x:1, y:2"),
             ("STEMEDB_LOG", "debug"),
         ]),
@@ -53,8 +53,8 @@ fn file_values_and_env_overrides() {
     assert_eq!(c.cluster.seeds, vec!["x:1", "y:2"]);
     assert_eq!(c.store_config().queue_depth, 7);
     assert_eq!(c.store_config().index_workers, 6);
-    assert!(!c.store_config().map_sealed_segments);
-    assert!(StorageConfig::default().map_sealed_segments);
+    assert!(!c.store_config().map_log_segments);
+    assert!(StorageConfig::default().map_log_segments);
     assert!(l.origin("api.bind_addr").contains("STEMEDB_API_BIND_ADDR"));
 }
 

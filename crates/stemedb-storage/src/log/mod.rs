@@ -165,13 +165,13 @@ pub struct LogWriter {
 
 impl LogWriter {
     /// Opens (creating if needed) the log in `dir`, recovering the tail.
-    /// `map_sealed`: read sealed segments through memory maps (`reader`
-    /// module) rather than `pread`.
+    /// `map`: read segments through memory maps (`reader` module) rather
+    /// than `pread`.
     pub fn open(
         dir: &Path,
         segment_size: u64,
         fsync: bool,
-        map_sealed: bool,
+        map: bool,
     ) -> Result<(Self, Arc<LogReader>, RecoveryReport)> {
         fs::create_dir_all(dir).map_err(|e| StorageError::io(dir, e))?;
         let segments = list_segments(dir)?;
@@ -184,7 +184,7 @@ impl LogWriter {
                 ));
             }
         }
-        let reader = Arc::new(LogReader::new(dir.to_owned(), map_sealed));
+        let reader = Arc::new(LogReader::new(dir.to_owned(), map));
         let mut report = RecoveryReport {
             segments: segments.len(),
             ..Default::default()
@@ -219,7 +219,7 @@ impl LogWriter {
         }
         report.end = Some(pos_at(segment, len as usize)?);
         let read_handle = file.try_clone().map_err(|e| StorageError::io(dir, e))?;
-        reader.register_active(segment, read_handle)?;
+        reader.register_active(read_handle, pos_at(segment, len as usize)?)?;
         let writer = LogWriter {
             dir: dir.to_owned(),
             segment_size,
@@ -336,6 +336,7 @@ impl LogWriter {
         self.flush_buf()?;
         self.sync()?;
         self.last_commit_ms = commit_ms;
+        self.reader.publish_end(self.end());
         Ok(positions)
     }
 
@@ -406,7 +407,13 @@ impl LogWriter {
         let read_handle = file
             .try_clone()
             .map_err(|e| StorageError::io(&self.dir, e))?;
-        self.reader.register_active(next, read_handle)?;
+        self.reader.register_active(
+            read_handle,
+            LogPos {
+                segment: next,
+                offset: HEADER_LEN as u32,
+            },
+        )?;
         self.reader.sealed(self.segment)?;
         self.file = file;
         self.segment = next;

@@ -1,18 +1,23 @@
 //! Reading the log: single frames by position (queries, lookups) and whole
 //! scans (replay, verify).
 //!
-//! Sealed segments are never written, cut or removed while the log is open
-//! (only recovery, before any reader exists, cuts the *last* segment), so
-//! they can be memory-mapped: a read is then a bounds check, a CRC and a copy
-//! out of the page cache, with no system call. The active segment is read
-//! with `pread` — its frames are written while it is read, and an undone
-//! out-of-space write cuts it. With mapping off (`StoreConfig::map_sealed_segments`)
-//! every read uses `pread`.
+//! Segments are read through read-only memory maps (`StoreConfig::map_log_segments`,
+//! the default): a read is a bounds check, the CRC and a copy out of the page
+//! cache, with no system call. A mapped read never looks at a byte the file
+//! might not hold:
+//! - sealed segments are never written, cut or removed while the log is open
+//!   (recovery, which cuts only the *last* segment, runs before any reader);
+//! - in the active segment a mapped read stops at the end of the last group
+//!   commit, which the writer publishes after each append; the writer never
+//!   cuts the file below it (an undone out-of-space group is cut back to it,
+//!   a rotation cuts after it). A frame reaching past it is read with
+//!   `pread`, as is everything when mapping is off or failed.
 
 use std::collections::HashMap;
 use std::fs::{self, File};
 use std::os::unix::fs::FileExt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use memmap2::Mmap;
@@ -25,52 +30,65 @@ use crate::error::{Result, StorageError};
 #[derive(Debug)]
 pub struct LogReader {
     dir: PathBuf,
-    /// Map sealed segments into memory (else every read is a `pread`).
-    map_sealed: bool,
+    /// Map segments into memory (else every read is a `pread`).
+    map: bool,
+    /// End of the last group commit in the active segment, packed
+    /// `segment << 32 | offset` so one load reads both.
+    active_end: AtomicU64,
     files: RwLock<HashMap<u32, Arc<SegmentFile>>>,
 }
 
-/// An open segment file, mapped when it is sealed and mapping is on.
+/// An open segment file, mapped when mapping is on and succeeded.
 #[derive(Debug)]
 struct SegmentFile {
     file: File,
     map: Option<Mmap>,
+    /// The writer's segment when it was opened: mapped reads stop at the
+    /// published end, and only while it is still the active one.
+    active: bool,
 }
 
 impl SegmentFile {
-    fn unmapped(file: File) -> Self {
-        SegmentFile { file, map: None }
-    }
-
-    /// Maps a sealed segment. A failed mapping (an exotic file system, the
-    /// address space exhausted) costs only speed: the segment is then read
-    /// with `pread`.
-    fn sealed(file: File, dir: &std::path::Path, segment: u32) -> Self {
-        // SAFETY: the mapping is read-only and a sealed segment's bytes never
-        // change while the log is open: the writer appends only to the
-        // active segment, and nothing in this process cuts, rewrites or
-        // removes a sealed one. A file changed by another process, or a
-        // medium that fails, can still fault a read (SIGBUS) — the reason
-        // mapping can be turned off (docs/storage.md, "Reading the log").
-        let map = match unsafe { Mmap::map(&file) } {
-            Ok(m) => Some(m),
-            Err(e) => {
-                tracing::warn!(
-                    path = %segment_path(dir, segment).display(), error = %e,
-                    "cannot map sealed log segment; reading it with pread"
-                );
-                None
-            }
-        };
-        SegmentFile { file, map }
+    fn open(file: File, map: bool, active: bool, dir: &Path, segment: u32) -> Self {
+        let map = map.then(|| map_segment(&file, dir, segment)).flatten();
+        SegmentFile { file, map, active }
     }
 }
 
+/// Maps a segment read-only. A failed mapping (an exotic file system, the
+/// address space exhausted) costs only speed: the segment is then read with
+/// `pread`.
+fn map_segment(file: &File, dir: &Path, segment: u32) -> Option<Mmap> {
+    // SAFETY: the mapping is read-only, and this process only reads bytes of
+    // it that the file holds and that no longer change: a sealed segment is
+    // never written, cut or removed while the log is open, and in the active
+    // segment reads stop at the published end of the last group commit, below
+    // which the writer never cuts or writes (module doc). A file changed by
+    // another process, or a medium that fails, can still fault a read
+    // (SIGBUS) — the reason mapping can be turned off (docs/storage.md,
+    // "Reading the log").
+    match unsafe { Mmap::map(file) } {
+        Ok(m) => Some(m),
+        Err(e) => {
+            tracing::warn!(
+                path = %segment_path(dir, segment).display(), error = %e,
+                "cannot map log segment; reading it with pread"
+            );
+            None
+        }
+    }
+}
+
+fn pack(pos: LogPos) -> u64 {
+    (u64::from(pos.segment) << 32) | u64::from(pos.offset)
+}
+
 impl LogReader {
-    pub(super) fn new(dir: PathBuf, map_sealed: bool) -> Self {
+    pub(super) fn new(dir: PathBuf, map: bool) -> Self {
         LogReader {
             dir,
-            map_sealed,
+            map,
+            active_end: AtomicU64::new(0),
             files: RwLock::new(HashMap::new()),
         }
     }
@@ -83,11 +101,7 @@ impl LogReader {
         }
         let path = segment_path(&self.dir, segment);
         let file = File::open(&path).map_err(|e| StorageError::io(&path, e))?;
-        let f = Arc::new(if self.map_sealed {
-            SegmentFile::sealed(file, &self.dir, segment)
-        } else {
-            SegmentFile::unmapped(file)
-        });
+        let f = Arc::new(SegmentFile::open(file, self.map, false, &self.dir, segment));
         // Two readers may open the same segment at once: keep the first.
         Ok(self
             .files
@@ -98,23 +112,47 @@ impl LogReader {
             .clone())
     }
 
-    /// The writer's handle of its active segment, read with `pread`.
-    pub(super) fn register_active(&self, segment: u32, file: File) -> Result<()> {
+    /// The writer's handle of its active segment, whose committed frames
+    /// end at `end` (published again after every group commit).
+    pub(super) fn register_active(&self, file: File, end: LogPos) -> Result<()> {
+        let f = SegmentFile::open(file, self.map, true, &self.dir, end.segment);
+        self.publish_end(end);
         self.files
             .write()
             .map_err(|_| poisoned())?
-            .insert(segment, Arc::new(SegmentFile::unmapped(file)));
+            .insert(end.segment, Arc::new(f));
         Ok(())
     }
 
+    /// The frames of the active segment are committed up to `end`.
+    pub(super) fn publish_end(&self, end: LogPos) {
+        self.active_end.store(pack(end), Ordering::Release);
+    }
+
     /// `segment` was sealed (cut to its exact length and synced): later
-    /// reads may map it. Reads already holding its `pread` handle finish
-    /// with it.
+    /// reads map it as a sealed segment. Reads already holding its active
+    /// handle finish with `pread`.
     pub(super) fn sealed(&self, segment: u32) -> Result<()> {
-        if self.map_sealed {
-            self.files.write().map_err(|_| poisoned())?.remove(&segment);
-        }
+        self.files.write().map_err(|_| poisoned())?.remove(&segment);
         Ok(())
+    }
+
+    /// The bytes of a mapped segment a read may look at from `offset`:
+    /// `None` when the read must use `pread` (an active segment's frame past
+    /// the published end), an empty slice past a sealed segment's end.
+    fn mapped<'a>(&self, f: &'a SegmentFile, pos: LogPos) -> Option<&'a [u8]> {
+        let map = f.map.as_ref()?;
+        let start = pos.offset as usize;
+        if !f.active {
+            return Some(map.get(start..).unwrap_or_default());
+        }
+        let end = self.active_end.load(Ordering::Acquire);
+        let limit = if end >> 32 == u64::from(pos.segment) {
+            usize::try_from(end & u64::from(u32::MAX)).unwrap_or(0)
+        } else {
+            0
+        };
+        map.get(start..limit.min(map.len()))
     }
 
     /// Reads and verifies the payload of the frame at `pos`.
@@ -123,13 +161,14 @@ impl LogReader {
         let path = || segment_path(&self.dir, pos.segment);
         let offset = u64::from(pos.offset);
         let damaged = |why: &str| corrupt(path(), offset, why);
-        if let Some(map) = &f.map {
-            let bytes = map.get(pos.offset as usize..).unwrap_or_default();
-            return match segment::read_frame(bytes) {
-                Frame::Ok { payload, .. } => Ok(payload.to_vec()),
-                Frame::Truncated => Err(damaged(PAST_END)),
-                Frame::Bad(why) => Err(damaged(&why)),
-            };
+        if let Some(bytes) = self.mapped(&f, pos) {
+            match segment::read_frame(bytes) {
+                Frame::Ok { payload, .. } => return Ok(payload.to_vec()),
+                Frame::Bad(why) => return Err(damaged(&why)),
+                Frame::Truncated if !f.active => return Err(damaged(PAST_END)),
+                // Past the published end of the active segment: `pread` decides.
+                Frame::Truncated => {}
+            }
         }
         // One pread usually covers a whole record; a second fetches the rest.
         let mut buf = vec![0u8; 512];

@@ -180,12 +180,8 @@ impl Store {
         cfg.check().map_err(StorageError::Config)?;
         let started = Instant::now();
         let log_dir = cfg.data_dir.join("log");
-        let (writer, reader, recovery) = LogWriter::open(
-            &log_dir,
-            cfg.segment_size,
-            cfg.fsync,
-            cfg.map_sealed_segments,
-        )?;
+        let (writer, reader, recovery) =
+            LogWriter::open(&log_dir, cfg.segment_size, cfg.fsync, cfg.map_log_segments)?;
         let index_dir = cfg.data_dir.join("index");
         let damaged = |e| StorageError::opening_index(&index_dir, e);
         let mut idx = Indexes::open(&index_dir, &cfg).map_err(damaged)?;
