@@ -199,7 +199,8 @@ impl LogReader {
     }
 
     /// Whether reads of `segment` currently go through a memory map (false
-    /// for a segment not read yet, the active one, or with mapping off).
+    /// for a sealed segment not read yet, with mapping off, or when mapping
+    /// failed).
     pub fn is_mapped(&self, segment: u32) -> bool {
         self.files
             .read()
