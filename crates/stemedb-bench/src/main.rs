@@ -20,6 +20,8 @@
 //! N defaults to 1,000,000; DIR defaults to a temporary directory.
 //! `STEMEDB_BENCH_LOOKUPS_ONLY=1 stemedb-bench storage N` stops after the lookup
 //! measurements (used for the 10M-assertion figures).
+//! `STEMEDB_STORAGE_ID_FILTER_BYTES=B` sets the store's id filter budget in the
+//! embedded runs (`storage.id_filter_bytes`, as the server reads it).
 
 mod cluster;
 mod http;

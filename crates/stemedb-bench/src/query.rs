@@ -5,14 +5,14 @@ use std::time::{Duration, Instant};
 
 use stemedb_lens::Lens;
 use stemedb_query::{Query, run as run_query};
-use stemedb_storage::{Store, StoreConfig};
+use stemedb_storage::Store;
 
-use crate::storage::{dir_or_temp, ingest, percentile};
+use crate::storage::{dir_or_temp, ingest, percentile, store_config};
 
 /// Ingests `n` assertions, then measures queries with each lens, current and `as_of`.
 pub fn run(n: u64, root: Option<String>) {
     let (dir, _t) = dir_or_temp(root, "query");
-    let store = Store::open(StoreConfig::new(&dir)).expect("open");
+    let store = Store::open(store_config(&dir)).expect("open");
     let secs = ingest(&store, n, false);
     println!("ingested {n} assertions in {secs:.1} s");
     let subjects = n / 10;

@@ -57,7 +57,7 @@ pub fn dir_or_temp(
 fn concurrent_appends(root: Option<String>) {
     for writers in [1usize, 8, 64] {
         let (dir, _t) = dir_or_temp(root.clone(), &format!("writers{writers}"));
-        let mut cfg = StoreConfig::new(&dir);
+        let mut cfg = store_config(&dir);
         // Diagnostic only: STEMEDB_BENCH_NO_FSYNC=1 shows what fsync costs.
         cfg.fsync = std::env::var_os("STEMEDB_BENCH_NO_FSYNC").is_none();
         let store = Store::open(cfg).expect("open");
@@ -103,6 +103,19 @@ fn concurrent_appends(root: Option<String>) {
             percentile(&lat, 0.99)
         );
     }
+}
+
+/// The store configuration of the embedded runs: the defaults, with the id
+/// filter budget from `STEMEDB_STORAGE_ID_FILTER_BYTES` when it is set.
+pub fn store_config(dir: &std::path::Path) -> StoreConfig {
+    let mut cfg = StoreConfig::new(dir);
+    if let Ok(v) = std::env::var("STEMEDB_STORAGE_ID_FILTER_BYTES") {
+        cfg.id_filter_bytes = v.parse().unwrap_or_else(|e| {
+            eprintln!("STEMEDB_STORAGE_ID_FILTER_BYTES={v:?} is not a byte count: {e}");
+            std::process::exit(2)
+        });
+    }
+    cfg
 }
 
 /// Ingests `n` assertions in batches of 1,000 with two appenders; returns
@@ -233,7 +246,7 @@ fn curve_printer(store: Store, n: u64, progress: Arc<AtomicU64>) -> std::thread:
 /// data the lookup, rebuild, replay and verify measurements.
 pub fn bulk(n: u64, signed: bool, root: Option<String>) {
     let (dir, _t) = dir_or_temp(root, if signed { "bulk-signed" } else { "bulk" });
-    let store = Store::open(StoreConfig::new(&dir)).expect("open");
+    let store = Store::open(store_config(&dir)).expect("open");
     let secs = ingest(&store, n, signed);
     let appended = n;
     store.flush_indexes().expect("flush");
@@ -304,7 +317,7 @@ pub fn bulk(n: u64, signed: bool, root: Option<String>) {
     // Replay: drop the index and let open replay the whole log.
     std::fs::remove_dir_all(dir.join("index")).expect("rm index");
     let t = Instant::now();
-    let store = Store::open(StoreConfig::new(&dir)).expect("reopen");
+    let store = Store::open(store_config(&dir)).expect("reopen");
     let secs = t.elapsed().as_secs_f64();
     let replayed = store.open_report().replayed;
     println!(
@@ -335,7 +348,7 @@ pub fn run(n: u64, root: Option<String>) {
 /// Ingests `n` (unless DIR already holds a store) then times one full rebuild.
 pub fn rebuild_only(n: u64, root: Option<String>) {
     let (dir, _t) = dir_or_temp(root, "rebuild");
-    let store = Store::open(StoreConfig::new(&dir)).expect("open");
+    let store = Store::open(store_config(&dir)).expect("open");
     ingest(&store, n, false);
     let t = Instant::now();
     let rebuilt = store.rebuild().expect("rebuild");
@@ -354,7 +367,7 @@ pub fn replay_only(n: u64, root: Option<String>) {
     let (dir, _t) = dir_or_temp(root, "replay");
     let cfg = || StoreConfig {
         fsync: false,
-        ..StoreConfig::new(&dir)
+        ..store_config(&dir)
     };
     let store = Store::open(cfg()).expect("open");
     ingest(&store, n, false);
