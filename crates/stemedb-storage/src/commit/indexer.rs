@@ -127,10 +127,9 @@ impl Indexer {
         for f in fresh {
             self.shared.digests.fold(f.filed.partition, f.id);
         }
-        self.shared.log_end.store(
-            crate::store::pack(end),
-            std::sync::atomic::Ordering::Release,
-        );
+        self.shared
+            .log_end
+            .store(end.packed(), std::sync::atomic::Ordering::Release);
         self.note_epochs(reqs, fresh);
         Ok(())
     }

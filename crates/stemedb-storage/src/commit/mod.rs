@@ -205,7 +205,7 @@ impl Committer {
         match self.log.seal() {
             Ok(sealed) => {
                 self.shared.log_end.store(
-                    crate::store::pack(self.log.end()),
+                    self.log.end().packed(),
                     std::sync::atomic::Ordering::Release,
                 );
                 Ok(sealed)

@@ -37,6 +37,20 @@ impl LogPos {
         b
     }
 
+    /// One word, `segment << 32 | offset`, so an atomic holds a position
+    /// and one load reads both halves.
+    pub fn packed(self) -> u64 {
+        (u64::from(self.segment) << 32) | u64::from(self.offset)
+    }
+
+    /// Inverse of [`Self::packed`].
+    pub fn from_packed(v: u64) -> Self {
+        LogPos {
+            segment: (v >> 32) as u32,
+            offset: v as u32,
+        }
+    }
+
     /// Inverse of [`Self::to_bytes`]; `None` unless exactly 8 bytes.
     pub fn from_bytes(b: &[u8]) -> Option<Self> {
         let b: [u8; 8] = b.try_into().ok()?;

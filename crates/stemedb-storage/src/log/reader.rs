@@ -32,8 +32,8 @@ pub struct LogReader {
     dir: PathBuf,
     /// Map segments into memory (else every read is a `pread`).
     map: bool,
-    /// End of the last group commit in the active segment, packed
-    /// `segment << 32 | offset` so one load reads both.
+    /// End of the last group commit in the active segment
+    /// ([`LogPos::packed`], so one load reads both halves).
     active_end: AtomicU64,
     files: RwLock<HashMap<u32, Arc<SegmentFile>>>,
 }
@@ -79,10 +79,6 @@ fn map_segment(file: &File, dir: &Path, segment: u32) -> Option<Mmap> {
     }
 }
 
-fn pack(pos: LogPos) -> u64 {
-    (u64::from(pos.segment) << 32) | u64::from(pos.offset)
-}
-
 impl LogReader {
     pub(super) fn new(dir: PathBuf, map: bool) -> Self {
         LogReader {
@@ -126,7 +122,7 @@ impl LogReader {
 
     /// The frames of the active segment are committed up to `end`.
     pub(super) fn publish_end(&self, end: LogPos) {
-        self.active_end.store(pack(end), Ordering::Release);
+        self.active_end.store(end.packed(), Ordering::Release);
     }
 
     /// `segment` was sealed (cut to its exact length and synced): later
@@ -146,9 +142,9 @@ impl LogReader {
         if !f.active {
             return Some(map.get(start..).unwrap_or_default());
         }
-        let end = self.active_end.load(Ordering::Acquire);
-        let limit = if end >> 32 == u64::from(pos.segment) {
-            usize::try_from(end & u64::from(u32::MAX)).unwrap_or(0)
+        let end = LogPos::from_packed(self.active_end.load(Ordering::Acquire));
+        let limit = if end.segment == pos.segment {
+            end.offset as usize
         } else {
             0
         };

@@ -237,7 +237,7 @@ impl Store {
             failed: Mutex::new(None),
             epochs: RwLock::new(epochs),
             queued: AtomicUsize::new(0),
-            log_end: AtomicU64::new(pack(end)),
+            log_end: AtomicU64::new(end.packed()),
         });
         let (tx, rx) = sync_channel(cfg.queue_depth);
         // Two written groups may wait for the index thread (see `crate::commit`).
@@ -596,11 +596,7 @@ impl Store {
 
     /// Position just past the last committed record.
     pub fn log_end(&self) -> LogPos {
-        let v = self.inner.shared.log_end.load(Ordering::Acquire);
-        LogPos {
-            segment: (v >> 32) as u32,
-            offset: v as u32,
-        }
+        LogPos::from_packed(self.inner.shared.log_end.load(Ordering::Acquire))
     }
 
     /// Approximate number of stored records.
@@ -618,11 +614,6 @@ impl Store {
             let _ = t.join();
         }
     }
-}
-
-/// Packs a log position into one word for [`Shared::log_end`].
-pub(crate) fn pack(p: LogPos) -> u64 {
-    (u64::from(p.segment) << 32) | u64::from(p.offset)
 }
 
 /// Puts committed results into the slots left open by [`Store::precheck`].
